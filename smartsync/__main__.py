@@ -1,0 +1,5 @@
+"""`python -m smartsync` runs the command line."""
+
+from smartsync.cli import main
+
+main()
