@@ -1,0 +1,295 @@
+"""Apply a plan through the Graph client, recording the outcome of every change.
+
+Changes run in four phases so that Graph's ordering rules hold: creations; renames and additions
+(owners before members); removals; deletions. Within a phase every request goes out in `$batch`
+round trips of 20. A failed change does not stop the run: it is recorded, later changes that depend
+on it are skipped, and the next run picks it up. Two rules make reruns safe: a creation whose
+response was lost is looked up by its marker before anything is created again, and a bulk addition
+Graph refuses (one member already there, one user gone) is retried one reference at a time, where
+"already there" counts as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartsync.graph import GraphClient, GraphError, GraphOutcomeUnknown, GraphRequest, GraphResult
+from smartsync.naming import au_description
+from smartsync.plan import Change
+from smartsync.state import UserRef
+
+PHASES: tuple[frozenset[str], ...] = (
+    frozenset({"group.create", "admin_unit.create"}),
+    frozenset(
+        {
+            "group.update",
+            "admin_unit.update",
+            "group.owners.add",
+            "group.members.add",
+            "admin_unit.members.add",
+        }
+    ),
+    frozenset({"group.owners.remove", "group.members.remove", "admin_unit.members.remove"}),
+    frozenset({"group.delete", "admin_unit.delete", "team.create", "team.archive"}),
+)
+
+
+@dataclass
+class Outcome:
+    """What happened to one change; `users` holds a per-user result where requests were per user."""
+
+    change: Change
+    result: str = "ok"  # ok | failed | skipped
+    error: str | None = None
+    object_id: str | None = None
+    users: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def fail(self, error: str) -> None:
+        self.result = "failed"
+        self.error = error
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One Graph request and the change (and user) it serves."""
+
+    outcome: Outcome
+    request: GraphRequest
+    user: UserRef | None = None
+    purpose: str = ""
+
+
+Recorder = Callable[[Outcome], None]
+Progress = Callable[[str, int, int], None]
+
+
+class Applier:
+    def __init__(
+        self,
+        client: GraphClient,
+        graph_url: str,
+        *,
+        welcome_email: bool = False,
+        hide_from_outlook: bool = True,
+        record: Recorder | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.client = client
+        self.directory_objects = f"{graph_url.rstrip('/')}/v1.0/directoryObjects"
+        self.welcome_email = welcome_email
+        self.hide_from_outlook = hide_from_outlook
+        self.record = record
+        self.progress = progress
+        self.ids: dict[str, str] = {}
+        self.failed_keys: set[str] = set()
+        self.done = 0
+        self.total = 0
+
+    def apply(self, changes: Iterable[Change]) -> list[Outcome]:
+        changes = list(changes)
+        self.total = len(changes)
+        for change in changes:
+            if change.object_id:
+                self.ids[change.key] = change.object_id
+        outcomes: list[Outcome] = []
+        for phase in PHASES:
+            todo = [c for c in changes if c.op in phase]
+            if todo:
+                outcomes.extend(self._run_phase(todo))
+        order = {id(c): i for i, c in enumerate(changes)}
+        return sorted(outcomes, key=lambda o: order[id(o.change)])
+
+    # -- phases -------------------------------------------------------------------------------------
+
+    def _run_phase(self, changes: list[Change]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        calls: list[_Call] = []
+        for change in changes:
+            outcome = Outcome(change)
+            outcomes.append(outcome)
+            object_id = self.ids.get(change.key)
+            if change.op not in ("group.create", "admin_unit.create") and object_id is None:
+                reason = (
+                    "its group was not created" if change.key in self.failed_keys else "object id unknown"
+                )
+                outcome.result, outcome.error = "skipped", f"skipped: {reason}; the next run retries"
+                continue
+            outcome.object_id = object_id
+            calls.extend(self._calls(change, outcome, object_id))
+        results = self.client.batch([c.request for c in calls]) if calls else []
+        retry: list[_Call] = []
+        for call, result in zip(calls, results, strict=True):
+            retry.extend(self._settle(call, result))
+        if retry:
+            for call, result in zip(retry, self.client.batch([c.request for c in retry]), strict=True):
+                self._settle(call, result, final=True)
+        for outcome in outcomes:
+            self._finish(outcome)
+        return outcomes
+
+    def _finish(self, outcome: Outcome) -> None:
+        if outcome.users and outcome.result == "ok":
+            failures = [err for res, err in outcome.users.values() if res == "failed"]
+            if failures:
+                outcome.fail(f"{len(failures)} of {len(outcome.users)} failed: {failures[0]}")
+        if outcome.result != "ok" and outcome.change.op in ("group.create", "admin_unit.create"):
+            self.failed_keys.add(outcome.change.key)
+        if outcome.object_id:
+            self.ids[outcome.change.key] = outcome.object_id
+        self.done += 1
+        if self.record is not None:
+            self.record(outcome)
+        if self.progress is not None:
+            self.progress("Applying changes", self.done, self.total)
+
+    # -- requests per change ------------------------------------------------------------------------
+
+    def _ref(self, user: UserRef) -> str:
+        return f"{self.directory_objects}/{user.id}"
+
+    def _calls(self, change: Change, outcome: Outcome, oid: str | None) -> list[_Call]:
+        op = change.op
+        if op == "group.create":
+            return [
+                _Call(outcome, GraphRequest("POST", "/groups", self._group_body(change)), purpose="create")
+            ]
+        if op == "admin_unit.create":
+            assert change.unit is not None
+            body: dict[str, Any] = {
+                "displayName": change.unit.display_name,
+                "description": au_description(change.key),
+            }
+            if change.unit.restricted:
+                body["isMemberManagementRestricted"] = True
+            req = GraphRequest("POST", "/directory/administrativeUnits", body)
+            return [_Call(outcome, req, purpose="create")]
+        if op in ("group.update", "admin_unit.update"):
+            base = "/groups" if op == "group.update" else "/directory/administrativeUnits"
+            return [_Call(outcome, GraphRequest("PATCH", f"{base}/{oid}", dict(change.set_fields)))]
+        if op in ("group.members.add", "group.owners.add"):
+            rel = "members" if op == "group.members.add" else "owners"
+            body = {f"{rel}@odata.bind": [self._ref(u) for u in change.users]}
+            return [_Call(outcome, GraphRequest("PATCH", f"/groups/{oid}", body), purpose=f"bulk-{rel}")]
+        if op == "admin_unit.members.add":
+            path = f"/directory/administrativeUnits/{oid}/members/$ref"
+            return [
+                _Call(outcome, GraphRequest("POST", path, {"@odata.id": self._ref(u)}, idempotent=True), u)
+                for u in change.users
+            ]
+        if op in ("group.members.remove", "group.owners.remove", "admin_unit.members.remove"):
+            if op == "admin_unit.members.remove":
+                base = f"/directory/administrativeUnits/{oid}/members"
+            else:
+                base = f"/groups/{oid}/{'members' if op == 'group.members.remove' else 'owners'}"
+            return [_Call(outcome, GraphRequest("DELETE", f"{base}/{u.id}/$ref"), u) for u in change.users]
+        if op == "group.delete":
+            return [_Call(outcome, GraphRequest("DELETE", f"/groups/{oid}"), purpose="delete")]
+        if op == "admin_unit.delete":
+            return [
+                _Call(
+                    outcome, GraphRequest("DELETE", f"/directory/administrativeUnits/{oid}"), purpose="delete"
+                )
+            ]
+        outcome.fail(f"unsupported change {op}")
+        return []
+
+    def _group_body(self, change: Change) -> dict[str, Any]:
+        spec = change.group
+        assert spec is not None
+        unified = spec.type == "microsoft365"
+        body: dict[str, Any] = {
+            "displayName": spec.display_name,
+            "mailNickname": spec.mail_nickname,
+            "mailEnabled": unified,
+            "securityEnabled": not unified,
+            "groupTypes": ["Unified"] if unified else [],
+            "description": f"Managed by smartsync ({spec.kind}). Changes made here are overwritten.",
+        }
+        if unified:
+            body["visibility"] = "Private"
+            options = []
+            if not self.welcome_email:
+                options.append("WelcomeEmailDisabled")
+            if self.hide_from_outlook:
+                options.append("HideGroupInOutlook")
+            if options:
+                body["resourceBehaviorOptions"] = options
+        if change.owners:
+            body["owners@odata.bind"] = [self._ref(u) for u in change.owners]
+        if change.users:
+            body["members@odata.bind"] = [self._ref(u) for u in change.users]
+        return body
+
+    # -- results --------------------------------------------------------------------------------------
+
+    def _settle(self, call: _Call, result: GraphResult, *, final: bool = False) -> list[_Call]:
+        """Record one request's result; return follow-up requests to send, if any."""
+        outcome, error = call.outcome, result.error
+        if call.purpose == "create":
+            if error is None:
+                outcome.object_id = str((result.body or {}).get("id") or "") or None
+                return []
+            if isinstance(error, GraphOutcomeUnknown):
+                found = self._find_created(outcome.change)
+                if found is not None:
+                    outcome.object_id = found
+                    return []
+            outcome.fail(_describe(error))
+            return []
+        if call.purpose == "delete":
+            if error is None or error.status == 404:
+                return []
+            outcome.fail(_describe(error))
+            return []
+        if call.purpose.startswith("bulk-") and error is not None and not final and _refused_request(error):
+            # One bad or already-present reference fails the whole PATCH; retry one at a time.
+            rel = call.purpose.removeprefix("bulk-")
+            oid = outcome.object_id
+            return [
+                _Call(
+                    outcome,
+                    GraphRequest(
+                        "POST", f"/groups/{oid}/{rel}/$ref", {"@odata.id": self._ref(u)}, idempotent=True
+                    ),
+                    u,
+                )
+                for u in outcome.change.users
+            ]
+        if call.user is not None:
+            outcome.users[call.user.id] = ("ok", None) if error is None else ("failed", _describe(error))
+            return []
+        if error is not None:
+            outcome.fail(_describe(error))
+        return []
+
+    def _find_created(self, change: Change) -> str | None:
+        """After a lost response: did the creation happen? Look for the object by its marker."""
+        try:
+            if change.op == "group.create" and change.group is not None:
+                nick = change.group.mail_nickname
+                rows = self.client.get_all(
+                    "/groups", {"$filter": f"mailNickname eq '{nick}'", "$select": "id,mailNickname"}
+                )
+            else:
+                marker = au_description(change.key)
+                rows = [
+                    r
+                    for r in self.client.get_all(
+                        "/directory/administrativeUnits", {"$select": "id,description", "$top": "999"}
+                    )
+                    if r.get("description") == marker
+                ]
+        except GraphError:
+            return None
+        return str(rows[0]["id"]) if rows else None
+
+
+def _refused_request(error: GraphError) -> bool:
+    """A 4xx that is about the request's content (not auth, not throttling)."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in (401, 403, 429)
+
+
+def _describe(error: GraphError) -> str:
+    return str(error)

@@ -1,0 +1,158 @@
+"""Actual state: what Entra holds, read through the Graph client.
+
+Reads only what smartsync needs: users (the properties used for matching), the managed groups
+(by the `mailNickname` prefix) with their members and owners, and the administrative units that
+carry smartsync's marker with their members. Nothing unmanaged beyond the user lookup is read.
+Member and owner lists of many groups are fetched 20 to a `$batch` round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smartsync.graph import GraphClient, GraphRequest
+from smartsync.naming import key_from_au_description, key_from_nickname, nickname_prefix
+from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, GroupType, Notice, UserRef
+
+USER_SELECT = "id,userPrincipalName,mail,employeeId"
+GROUP_SELECT = "id,displayName,mailNickname,groupTypes,resourceProvisioningOptions"
+MEMBER_SELECT = "id,userPrincipalName"
+PAGE = "999"
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class EntraSnapshot:
+    users: tuple[EntraUser, ...]
+    have: ActualState
+
+
+def read_users(client: GraphClient) -> list[EntraUser]:
+    rows = client.get_all("/users", {"$select": USER_SELECT, "$top": PAGE})
+    return [
+        EntraUser(
+            id=row["id"],
+            user_principal_name=row.get("userPrincipalName") or row["id"],
+            mail=row.get("mail"),
+            employee_id=row.get("employeeId"),
+        )
+        for row in rows
+        if row.get("id")
+    ]
+
+
+def read_actual(
+    client: GraphClient,
+    prefix: str,
+    *,
+    groups: bool = True,
+    admin_units: bool = True,
+    progress: Progress | None = None,
+) -> ActualState:
+    notices: list[Notice] = []
+    group_states: dict[str, GroupState] = {}
+    unit_states: dict[str, AdminUnitState] = {}
+    if groups:
+        group_states = _read_groups(client, prefix, notices, progress)
+    if admin_units:
+        unit_states = _read_admin_units(client, progress)
+    return ActualState(groups=group_states, admin_units=unit_states, notices=tuple(notices))
+
+
+def _group_type(row: dict[str, Any]) -> GroupType:
+    return "microsoft365" if "Unified" in (row.get("groupTypes") or []) else "security"
+
+
+def _read_groups(
+    client: GraphClient, prefix: str, notices: list[Notice], progress: Progress | None
+) -> dict[str, GroupState]:
+    rows = client.get_all(
+        "/groups",
+        {
+            "$filter": f"startswith(mailNickname,'{nickname_prefix(prefix)}')",
+            "$select": GROUP_SELECT,
+            "$top": PAGE,
+        },
+    )
+    managed: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: str(r.get("id"))):
+        key = key_from_nickname(prefix, row.get("mailNickname") or "")
+        if key is None:
+            continue
+        if key in seen:
+            notices.append(
+                Notice(
+                    "duplicate_managed_group",
+                    f"Two groups carry the key {key} ({seen[key]} and {row['id']}); smartsync manages the "
+                    f"first and leaves {row['id']} alone. Delete the duplicate in Entra.",
+                )
+            )
+            continue
+        seen[key] = row["id"]
+        managed.append((key, row))
+    paths = [f"/groups/{row['id']}/{rel}" for _, row in managed for rel in ("members", "owners")]
+    lists = _read_member_lists(client, paths, progress, "groups")
+    out: dict[str, GroupState] = {}
+    for key, row in managed:
+        out[key] = GroupState(
+            id=row["id"],
+            key=key,
+            display_name=row.get("displayName") or "",
+            type=_group_type(row),
+            mail_nickname=row.get("mailNickname") or "",
+            members=lists[f"/groups/{row['id']}/members"],
+            owners=lists[f"/groups/{row['id']}/owners"],
+            is_team="Team" in (row.get("resourceProvisioningOptions") or []),
+        )
+    return dict(sorted(out.items()))
+
+
+def _read_admin_units(client: GraphClient, progress: Progress | None) -> dict[str, AdminUnitState]:
+    rows = client.get_all(
+        "/directory/administrativeUnits",
+        {"$select": "id,displayName,description,isMemberManagementRestricted", "$top": PAGE},
+    )
+    managed = [(key, row) for row in rows if (key := key_from_au_description(row.get("description")))]
+    paths = [f"/directory/administrativeUnits/{row['id']}/members" for _, row in managed]
+    lists = _read_member_lists(client, paths, progress, "admin units")
+    out: dict[str, AdminUnitState] = {}
+    for key, row in managed:
+        if key in out:
+            continue
+        out[key] = AdminUnitState(
+            id=row["id"],
+            key=key,
+            display_name=row.get("displayName") or "",
+            members=lists[f"/directory/administrativeUnits/{row['id']}/members"],
+            restricted=bool(row.get("isMemberManagementRestricted")),
+        )
+    return dict(sorted(out.items()))
+
+
+def _refs(rows: Sequence[dict[str, Any]]) -> set[UserRef]:
+    return {UserRef(r.get("userPrincipalName") or r["id"], r["id"]) for r in rows if r.get("id")}
+
+
+def _read_member_lists(
+    client: GraphClient, paths: list[str], progress: Progress | None, what: str
+) -> dict[str, frozenset[UserRef]]:
+    """Members (or owners) of many objects, 20 lists per `$batch`; long lists are paged."""
+    params = f"$select={MEMBER_SELECT}&$top={PAGE}"
+    results = client.batch([GraphRequest("GET", f"{path}?{params}") for path in paths])
+    out: dict[str, frozenset[UserRef]] = {}
+    for done, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
+        if result.error is not None:
+            raise result.error
+        body = result.body if isinstance(result.body, dict) else {}
+        refs = _refs(body.get("value") or [])
+        if body.get("@odata.nextLink"):
+            # Rare (more than 999 members): read the whole list again with paging.
+            refs = _refs(client.get_all(path, {"$select": MEMBER_SELECT, "$top": PAGE}))
+        out[path] = frozenset(refs)
+        if progress is not None:
+            progress(f"Reading {what}", done, len(paths))
+    return out

@@ -1,0 +1,78 @@
+"""Safety limits (DESIGN §3 `safety`): refuse a plan that looks like a mistake before anything is written.
+
+Checked in the order a sysadmin would want to hear about them: an empty roster (a broken export),
+most people unmatched (a wrong domain or match property), too many deletions, too many membership
+removals. `--force` applies the plan anyway after review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smartsync.config import SafetyConfig
+from smartsync.plan import Plan
+
+# Removals this small are never refused by the fraction limit: a small school's normal day can
+# remove a large share of a handful of memberships.
+MIN_REMOVALS_FOR_FRACTION = 10
+
+
+@dataclass(frozen=True)
+class Refusal:
+    limit: str
+    value: float
+    allowed: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "value": self.value, "allowed": self.allowed, "message": self.message}
+
+
+_NEXT = "Review with `smartsync plan`, then rerun with `--force` if intended."
+
+
+def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
+    """The first limit the plan breaks, or None when it is within every limit."""
+    if plan.roster_people == 0:
+        return Refusal(
+            "roster_empty",
+            0,
+            1,
+            "Refusing to sync an empty roster (no active people in the export): it would empty every "
+            f"managed group. Check the export, then `smartsync validate`. {_NEXT}",
+        )
+    unmatched = plan.roster_people - plan.matched_people
+    fraction = unmatched / plan.roster_people
+    if fraction > limits.max_unmatched_fraction:
+        return Refusal(
+            "max_unmatched_fraction",
+            round(fraction, 4),
+            limits.max_unmatched_fraction,
+            f"Refusing to sync: {unmatched} of {plan.roster_people} roster people ({fraction:.0%}) match no "
+            f"Entra user (limit {limits.max_unmatched_fraction:.0%}). Check users.match and the e-mail "
+            f"domain in the export. {_NEXT}",
+        )
+    deletes = [c for c in plan.changes if c.is_delete]
+    if len(deletes) > limits.max_deletes:
+        kinds = sorted({c.op.split(".")[0].replace("_", " ") for c in deletes})
+        return Refusal(
+            "max_deletes",
+            len(deletes),
+            limits.max_deletes,
+            f"Refusing to delete or archive {len(deletes)} objects ({', '.join(kinds)}; limit "
+            f"{limits.max_deletes}). {_NEXT}",
+        )
+    summary = plan.summary()
+    removals = summary["members_removed"] + summary["owners_removed"] + summary["admin_unit_members_removed"]
+    if plan.managed_memberships and removals > MIN_REMOVALS_FOR_FRACTION:
+        share = removals / plan.managed_memberships
+        if share > limits.max_membership_removal_fraction:
+            return Refusal(
+                "max_membership_removal_fraction",
+                round(share, 4),
+                limits.max_membership_removal_fraction,
+                f"Refusing to remove {removals} of {plan.managed_memberships} managed memberships "
+                f"({share:.0%}; limit {limits.max_membership_removal_fraction:.0%}). {_NEXT}",
+            )
+    return None

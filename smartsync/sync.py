@@ -1,0 +1,222 @@
+"""One sync run: roster → want; Entra → have; diff → plan; safety; apply; result.
+
+This module wires the pipeline together and owns nothing else: every step is a function of the
+one before it. `plan` and `run --dry-run` stop after the safety check and never write to Entra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from smartsync.apply import Applier, Outcome
+from smartsync.config import Config
+from smartsync.desired import UserDirectory, build_desired
+from smartsync.entra import read_actual, read_users
+from smartsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+from smartsync.graph import GraphClient
+from smartsync.plan import Plan, diff, summarise
+from smartsync.roster import Roster
+from smartsync.safety import Refusal, check
+from smartsync.state import ActualState, DesiredState
+
+FEATURES = ("groups", "admin-units", "teams")
+Progress = Callable[[str, int, int], None]
+
+
+class ChangeJournal(Protocol):
+    def start_run(self, run_id: str, config_path: str, dry_run: bool) -> None: ...
+    def change(
+        self,
+        *,
+        op: str,
+        key: str,
+        group: str | None,
+        object_id: str | None,
+        user: str | None,
+        result: str,
+        error: str | None = None,
+        **extra: Any,
+    ) -> None: ...
+    def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None: ...
+
+
+@dataclass
+class RunResult:
+    """The outcome of `plan` or `run`: the plan, what happened to each change, and any refusal."""
+
+    plan: Plan
+    dry_run: bool
+    run_id: str = ""
+    refused: Refusal | None = None
+    forced: bool = False
+    outcomes: list[Outcome] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes or [] if o.result != "ok"]
+
+    @property
+    def status(self) -> str:
+        if self.refused is not None and not self.forced:
+            return "refused"
+        if self.outcomes is None:
+            return "ok"
+        if not self.failed:
+            return "ok"
+        return "failed" if all(o.result != "ok" for o in self.outcomes) else "partial"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": EXIT_OK, "refused": EXIT_REFUSED}.get(self.status, EXIT_PARTIAL)
+
+    def summary(self) -> dict[str, int]:
+        if self.outcomes is None:
+            return self.plan.summary()
+        return summarise(o.change for o in self.outcomes if o.result == "ok")
+
+    def document(self) -> dict[str, Any]:
+        """The plan / result document of DESIGN §6."""
+        changes = []
+        for index, change in enumerate(self.plan.changes):
+            item = change.to_dict()
+            if self.outcomes is not None:
+                outcome = self.outcomes[index]
+                item["result"] = outcome.result
+                if outcome.error:
+                    item["error"] = outcome.error
+                if outcome.object_id and "object_id" not in item:
+                    item["object_id"] = outcome.object_id
+            changes.append(item)
+        return {
+            "schema": "smartsync.plan/1",
+            "dry_run": self.dry_run,
+            "run": self.run_id or None,
+            "status": self.status,
+            "summary": self.summary(),
+            "changes": changes,
+            "warnings": [n.to_dict() for n in self.plan.notices]
+            + [{"code": "notice", "message": w} for w in self.warnings],
+            "refused": self.refused.to_dict() if self.refused is not None else None,
+        }
+
+
+def select_features(config: Config, only: Collection[str] | None) -> tuple[bool, bool]:
+    """Which of groups / admin units this run manages (config switches, narrowed by `--only`)."""
+    groups = config.sync.groups.enabled and (not only or "groups" in only)
+    units = config.sync.admin_units.enabled and (not only or "admin-units" in only)
+    return groups, units
+
+
+def compute_plan(
+    config: Config,
+    roster: Roster,
+    client: GraphClient,
+    *,
+    only: Collection[str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[Plan, DesiredState, ActualState]:
+    groups, units = select_features(config, only)
+    users = read_users(client)
+    directory = UserDirectory.build(users, config.users.match)
+    want = build_desired(roster, config, directory)
+    if not groups:
+        want = DesiredState(
+            admin_units=want.admin_units,
+            notices=want.notices,
+            roster_people=want.roster_people,
+            matched_people=want.matched_people,
+        )
+    if not units:
+        want = DesiredState(
+            groups=want.groups,
+            notices=want.notices,
+            roster_people=want.roster_people,
+            matched_people=want.matched_people,
+        )
+    have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    plan = diff(want, have, remove_groups=config.removal.group == "delete")
+    return plan, want, have
+
+
+def run_sync(
+    config: Config,
+    roster: Roster,
+    client: GraphClient,
+    *,
+    dry_run: bool,
+    force: bool = False,
+    only: Collection[str] | None = None,
+    journal: ChangeJournal | None = None,
+    run_id: str = "",
+    config_path: str = "",
+    progress: Progress | None = None,
+    warnings: list[str] | None = None,
+) -> RunResult:
+    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress)
+    refusal = check(plan, config.safety)
+    result = RunResult(
+        plan=plan,
+        dry_run=dry_run,
+        run_id=run_id,
+        refused=refusal,
+        forced=force and refusal is not None,
+        warnings=list(warnings or []),
+    )
+    if dry_run:
+        return result
+    if journal is not None:
+        journal.start_run(run_id, config_path, dry_run)
+    if refusal is not None and not force:
+        if journal is not None:
+            journal.end_run("refused", plan.summary(), [refusal.message])
+        return result
+
+    def record(outcome: Outcome) -> None:
+        if journal is not None:
+            _journal_outcome(journal, outcome)
+
+    applier = Applier(
+        client,
+        config.tenant.graph_url,
+        welcome_email=config.sync.groups.welcome_email,
+        hide_from_outlook=config.sync.groups.hide_from_outlook,
+        record=record,
+        progress=progress,
+    )
+    result.outcomes = applier.apply(plan.changes)
+    if journal is not None:
+        journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
+    return result
+
+
+def _journal_outcome(journal: ChangeJournal, outcome: Outcome) -> None:
+    change = outcome.change
+    people = list(change.owners) + list(change.users)
+    if not people:
+        journal.change(
+            op=change.op,
+            key=change.key,
+            group=change.name,
+            object_id=outcome.object_id,
+            user=None,
+            result=outcome.result,
+            error=outcome.error,
+        )
+        return
+    for role, refs in (("owner", change.owners), ("member", change.users)):
+        for ref in refs:
+            result, error = outcome.users.get(ref.id, (outcome.result, outcome.error))
+            extra: dict[str, Any] = {"role": role} if change.op == "group.create" else {}
+            journal.change(
+                op=change.op,
+                key=change.key,
+                group=change.name,
+                object_id=outcome.object_id,
+                user=ref.address,
+                result=result,
+                error=error,
+                **extra,
+            )
