@@ -11,12 +11,13 @@ Graph refuses (one member already there, one user gone) is retried one reference
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from smartsync.graph import GraphClient, GraphError, GraphOutcomeUnknown, GraphRequest, GraphResult
-from smartsync.naming import au_description
+from smartsync.naming import au_description, group_description
 from smartsync.plan import Change
 from smartsync.state import UserRef
 
@@ -75,9 +76,16 @@ class Applier:
         hide_from_outlook: bool = True,
         record: Recorder | None = None,
         progress: Progress | None = None,
+        team_retries: int = 3,
+        team_retry_seconds: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
-        self.directory_objects = f"{graph_url.rstrip('/')}/v1.0/directoryObjects"
+        self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
+        self.directory_objects = f"{self.graph_v1}/directoryObjects"
+        self.team_retries = team_retries
+        self.team_retry_seconds = team_retry_seconds
+        self.sleep = sleep
         self.welcome_email = welcome_email
         self.hide_from_outlook = hide_from_outlook
         self.record = record
@@ -125,9 +133,28 @@ class Applier:
         if retry:
             for call, result in zip(retry, self.client.batch([c.request for c in retry]), strict=True):
                 self._settle(call, result, final=True)
+        self._retry_new_teams(outcomes)
         for outcome in outcomes:
             self._finish(outcome)
         return outcomes
+
+    def _retry_new_teams(self, outcomes: list[Outcome]) -> None:
+        """Graph may answer 404 for up to 15 minutes after a group is created: retry, then leave it."""
+        waiting = [o for o in outcomes if o.result == "pending"]
+        for _attempt in range(self.team_retries):
+            if not waiting:
+                return
+            self.sleep(self.team_retry_seconds)
+            calls = [c for o in waiting for c in self._calls(o.change, o, o.object_id)]
+            for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
+                call.outcome.result, call.outcome.error = "ok", None
+                self._settle(call, result)
+            waiting = [o for o in waiting if o.result == "pending"]
+        for outcome in waiting:
+            outcome.result = "skipped"
+            outcome.error = (
+                "pending: Graph has not finished setting up the new group yet; the next run creates the team"
+            )
 
     def _finish(self, outcome: Outcome) -> None:
         if outcome.users and outcome.result == "ok":
@@ -151,10 +178,26 @@ class Applier:
 
     def _calls(self, change: Change, outcome: Outcome, oid: str | None) -> list[_Call]:
         op = change.op
+        if op == "group.create" and change.group is not None and change.group.education_class:
+            req = GraphRequest("POST", "/education/classes", self._class_body(change))
+            return [_Call(outcome, req, purpose="create")]
         if op == "group.create":
             return [
                 _Call(outcome, GraphRequest("POST", "/groups", self._group_body(change)), purpose="create")
             ]
+        if op == "team.create":
+            if change.template == "educationClass":
+                team_body = {
+                    "template@odata.bind": f"{self.graph_v1}/teamsTemplates('educationClass')",
+                    "group@odata.bind": f"{self.graph_v1}/groups('{oid}')",
+                }
+                req = GraphRequest("POST", "/teams", team_body, idempotent=True)
+            else:
+                req = GraphRequest("PUT", f"/groups/{oid}/team", {})
+            return [_Call(outcome, req, purpose="team")]
+        if op == "team.archive":
+            req = GraphRequest("POST", f"/teams/{oid}/archive", None, idempotent=True)
+            return [_Call(outcome, req, purpose="archive")]
         if op == "admin_unit.create":
             assert change.unit is not None
             body: dict[str, Any] = {
@@ -205,7 +248,7 @@ class Applier:
             "mailEnabled": unified,
             "securityEnabled": not unified,
             "groupTypes": ["Unified"] if unified else [],
-            "description": f"Managed by smartsync ({spec.kind}). Changes made here are overwritten.",
+            "description": group_description(spec.kind),
         }
         if unified:
             body["visibility"] = "Private"
@@ -221,6 +264,18 @@ class Applier:
         if change.users:
             body["members@odata.bind"] = [self._ref(u) for u in change.users]
         return body
+
+    def _class_body(self, change: Change) -> dict[str, Any]:
+        spec = change.group
+        assert spec is not None
+        return {
+            "displayName": spec.display_name,
+            "mailNickname": spec.mail_nickname,
+            "description": group_description(spec.kind, education_class=True),
+            "externalId": spec.roster_id or spec.key,
+            "externalName": spec.display_name,
+            "externalSource": "manual",
+        }
 
     # -- results --------------------------------------------------------------------------------------
 
@@ -238,6 +293,21 @@ class Applier:
                     return []
             outcome.fail(_describe(error))
             return []
+        if call.purpose == "team":
+            if error is None or error.status == 409:  # 409: already a team (an earlier, interrupted run)
+                return []
+            if error.status == 404:
+                outcome.result, outcome.error = "pending", _describe(error)
+                return []
+            outcome.fail(_describe(error))
+            return []
+        if call.purpose == "archive":
+            if error is not None:
+                outcome.fail(_describe(error))
+                return []
+            # Mark it archived only once Teams accepted the archive, so a failure is retried next run.
+            patch = GraphRequest("PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields))
+            return [_Call(outcome, patch)]
         if call.purpose == "delete":
             if error is None or error.status == 404:
                 return []

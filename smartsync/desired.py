@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
+from smartsync.calendar import AcademicYear, academic_year
 from smartsync.config import Config
 from smartsync.naming import au_description, mail_nickname, object_key, render_name
 from smartsync.roster import Group, Person, Roster
@@ -23,14 +25,20 @@ class UserDirectory:
 
     match: str
     index: Mapping[str, EntraUser]
+    addresses: Mapping[str, EntraUser] = field(default_factory=dict)
 
     @classmethod
     def build(cls, users: Iterable[EntraUser], match: str) -> UserDirectory:
         index: dict[str, EntraUser] = {}
+        addresses: dict[str, EntraUser] = {}
         for user in users:
             for value in _match_values(user, match):
                 index.setdefault(value, user)
-        return cls(match, index)
+            addresses.setdefault(user.user_principal_name.lower(), user)
+        return cls(match, index, addresses)
+
+    def by_address(self, address: str) -> EntraUser | None:
+        return self.addresses.get(address.strip().lower())
 
     def find(self, person: Person) -> EntraUser | None:
         value = person.employee_id if self.match == "employeeId" else person.email
@@ -45,7 +53,9 @@ def _match_values(user: EntraUser, match: str) -> list[str]:
     return [user.user_principal_name.strip().lower()]
 
 
-def build_desired(roster: Roster, config: Config, directory: UserDirectory) -> DesiredState:
+def build_desired(
+    roster: Roster, config: Config, directory: UserDirectory, *, today: date | None = None
+) -> DesiredState:
     """The groups and administrative units the roster asks for, with matched users."""
     notices: list[Notice] = []
     matched: dict[str, UserRef] = {}
@@ -66,10 +76,19 @@ def build_desired(roster: Roster, config: Config, directory: UserDirectory) -> D
         else:
             matched[person.id] = user.ref
 
-    builder = _GroupBuilder(roster, config, matched, active)
+    year = academic_year(today or date.today(), config.year)
+    builder = _GroupBuilder(roster, config, matched, active, year, directory)
     groups = builder.build() if config.sync.groups.enabled else {}
     units = _admin_units(config, matched, active, roster) if config.sync.admin_units.enabled else {}
     notices.extend(builder.notices)
+    notices.extend(
+        Notice(
+            "fallback_owner_not_found",
+            f"sync.teams.fallback_owners: {address} is not an Entra user; check the address.",
+            email=address,
+        )
+        for address in builder.missing_fallbacks
+    )
     return DesiredState(
         groups=groups,
         admin_units=units,
@@ -80,7 +99,25 @@ def build_desired(roster: Roster, config: Config, directory: UserDirectory) -> D
 
 
 class _GroupBuilder:
-    def __init__(self, roster: Roster, config: Config, matched: dict[str, UserRef], active: list[Person]):
+    def __init__(
+        self,
+        roster: Roster,
+        config: Config,
+        matched: dict[str, UserRef],
+        active: list[Person],
+        year: AcademicYear,
+        directory: UserDirectory,
+    ):
+        self.year = year
+        self.scoped = set(config.year.scoped_kinds)
+        teams = config.sync.teams
+        self.team_kinds = set(teams.kinds) if teams.enabled else set()
+        self.fallback_owners: set[UserRef] = set()
+        for address in teams.fallback_owners:
+            user = directory.by_address(address)
+            if user is not None:
+                self.fallback_owners.add(user.ref)
+        self.missing_fallbacks = [a for a in teams.fallback_owners if directory.by_address(a) is None]
         self.roster = roster
         self.config = config
         self.matched = matched
@@ -103,20 +140,49 @@ class _GroupBuilder:
         owners: set[UserRef],
     ) -> None:
         gcfg = self.config.sync.groups
-        key = object_key(school, kind, roster_id)
+        scoped = kind in self.scoped and roster_id is not None
+        key = object_key(school, kind, f"{self.year.key_part}-{roster_id}" if scoped else roster_id)
         values = dict(fields)
+        values.setdefault("academic_year", self.year.label)
         values.setdefault("school_code", school)
         values.setdefault("school_name", self.config.school.name if school == self.default_school else school)
         name = render_name(gcfg.name_template(kind), values) or key
+        group_type = gcfg.type_of(kind)
+        template = None
+        if kind in self.team_kinds:
+            if group_type != "microsoft365":
+                self.notices.append(
+                    Notice(
+                        "team_needs_microsoft365",
+                        f"Group '{name}' should become a team (sync.teams.kinds) but {kind} groups are "
+                        f"security groups; set sync.groups.type.{kind}: microsoft365.",
+                    )
+                )
+            else:
+                template = self.config.sync.teams.template_for(kind)
+                if not owners:
+                    owners = set(self.fallback_owners)
+                if not owners:
+                    self.notices.append(
+                        Notice(
+                            "team_without_owner",
+                            f"'{name}' has no teacher in the roster, so its team waits until it has an "
+                            "owner; name one in the MIS or set sync.teams.fallback_owners.",
+                            roster_id=roster_id,
+                        )
+                    )
         self.groups[key] = GroupSpec(
             key=key,
             kind=kind,
             display_name=name,
-            type=gcfg.type_of(kind),
+            type=group_type,
             mail_nickname=mail_nickname(self.config.sync.prefix, key),
             members=frozenset(members | owners),
             owners=frozenset(owners),
             roster_id=roster_id,
+            team_template=template,
+            education_class=template == "educationClass",
+            academic_year=self.year.label if scoped else None,
         )
 
     def build(self) -> dict[str, GroupSpec]:

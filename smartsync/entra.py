@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartsync.graph import GraphClient, GraphRequest
-from smartsync.naming import key_from_au_description, key_from_nickname, nickname_prefix
+from smartsync.naming import (
+    key_from_au_description,
+    key_from_nickname,
+    nickname_prefix,
+    parse_group_description,
+)
 from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, GroupType, Notice, UserRef
 
 USER_SELECT = "id,userPrincipalName,mail,employeeId"
-GROUP_SELECT = "id,displayName,mailNickname,groupTypes,resourceProvisioningOptions"
+GROUP_SELECT = "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions"
 MEMBER_SELECT = "id,userPrincipalName"
 PAGE = "999"
 
@@ -98,6 +103,7 @@ def _read_groups(
     lists = _read_member_lists(client, paths, progress, "groups")
     out: dict[str, GroupState] = {}
     for key, row in managed:
+        education_class, archived = parse_group_description(row.get("description"))
         out[key] = GroupState(
             id=row["id"],
             key=key,
@@ -107,6 +113,8 @@ def _read_groups(
             members=lists[f"/groups/{row['id']}/members"],
             owners=lists[f"/groups/{row['id']}/owners"],
             is_team="Team" in (row.get("resourceProvisioningOptions") or []),
+            education_class=education_class,
+            archived=archived,
         )
     return dict(sorted(out.items()))
 

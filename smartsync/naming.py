@@ -17,6 +17,8 @@ MAIL_NICKNAME_MAX = 64
 DISPLAY_NAME_MAX = 256
 _NICKNAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _AU_MARKER = re.compile(r"\[smartsync:([^\]\s]+)\]\s*$")
+_EDU_MARK = "(education class)"
+_ARCHIVED_MARK = "Archived by smartsync"
 
 
 def safe_id(value: str) -> str:
@@ -78,3 +80,31 @@ def render_name(template: str, values: Mapping[str, str | None]) -> str:
     text = string.Formatter().vformat(template, (), fields)
     text = re.sub(r"\s+", " ", text).strip(" -:/")
     return text[:DISPLAY_NAME_MAX]
+
+
+def group_description(kind: str, education_class: bool = False) -> str:
+    """The description smartsync gives the groups it creates; it also records how they were made."""
+    made = f" {_EDU_MARK}" if education_class else ""
+    return f"Managed by smartsync: {kind}{made}. Changes made here are overwritten."
+
+
+def archived_description(kind: str, education_class: bool, when: str) -> str:
+    return f"{group_description(kind, education_class)} {_ARCHIVED_MARK} on {when}."
+
+
+def parse_group_description(description: str | None) -> tuple[bool, bool]:
+    """(made as an education class, archived by smartsync) as recorded in a managed group's description."""
+    text = description or ""
+    return _EDU_MARK in text, _ARCHIVED_MARK in text
+
+
+_YEAR_IN_KEY = re.compile(r"^[^-]+-[a-z_]+-(\d{4})-")
+
+
+def academic_year_of_key(key: str) -> str | None:
+    """"2025-26" for a year-scoped key such as `NFA-class-2025-4711`."""
+    match = _YEAR_IN_KEY.search(key)
+    if match is None:
+        return None
+    start = int(match.group(1))
+    return f"{start}-{(start + 1) % 100:02d}"

@@ -9,9 +9,10 @@ Graph refuses both orders otherwise. Only managed objects (present in `have`) ar
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from smartsync.naming import academic_year_of_key, archived_description
 from smartsync.state import (
     ActualState,
     AdminUnitSpec,
@@ -145,15 +146,29 @@ def chunks(items: Sequence[UserRef], size: int = REFS_PER_REQUEST) -> Iterator[t
         yield tuple(items[start : start + size])
 
 
+@dataclass(frozen=True)
+class RemovalRules:
+    """What happens to a managed object whose roster entry is gone (DESIGN §3 `removal`)."""
+
+    group: str = "delete"  # delete | keep
+    team: str = "archive"  # archive | delete | keep
+    archive_prefix: str = "Archived {academic_year}: "
+    archived_on: str = ""  # the date written into an archived group's description
+
+
 def diff(
     want: DesiredState,
     have: ActualState,
     *,
     remove_groups: bool = True,
     remove_admin_units: bool = True,
+    rules: RemovalRules | None = None,
 ) -> Plan:
     """The changes that turn `have` into `want`, in the order they must be applied."""
+    rules = rules or RemovalRules(group="delete" if remove_groups else "keep")
     notices: list[Notice] = list(want.notices) + list(have.notices)
+    teams: list[Change] = []
+    archives: list[Change] = []
     creates: list[Change] = []
     updates: list[Change] = []
     owner_adds: list[Change] = []
@@ -166,6 +181,18 @@ def diff(
         current = have.groups.get(key)
         if current is None:
             creates.extend(_create_group(spec))
+            if spec.team_template and spec.owners:
+                teams.append(Change("team.create", key, name=spec.display_name, template=spec.team_template))
+            continue
+        if current.archived:
+            notices.append(
+                Notice(
+                    "archived_group_in_roster",
+                    f"Group '{current.display_name}' ({key}) was archived by smartsync but the roster lists "
+                    "it again; it is left as it is. Unarchive it in Teams and remove 'Archived by smartsync' "
+                    "from its description to manage it again.",
+                )
+            )
             continue
         if current.type != spec.type:
             notices.append(
@@ -187,16 +214,51 @@ def diff(
                 )
             )
         _membership_changes(spec, current, notices, owner_adds, member_adds, owner_removes, member_removes)
+        if spec.team_template and not current.is_team and spec.owners:
+            if spec.education_class and not current.education_class:
+                notices.append(
+                    Notice(
+                        "class_group_not_education_class",
+                        f"Group '{current.display_name}' ({key}) was created as a plain group, and Graph "
+                        "only gives the educationClass team template to groups created as classes. smartsync "
+                        "does not convert it silently: delete the group in Entra (restorable for 30 days) to "
+                        "let smartsync recreate it as a class, or set sync.teams.template: standard.",
+                    )
+                )
+            else:
+                teams.append(
+                    Change(
+                        "team.create",
+                        key,
+                        name=spec.display_name,
+                        object_id=current.id,
+                        template=spec.team_template,
+                    )
+                )
 
     for key, current in have.groups.items():
-        if key in want.groups:
+        if key in want.groups or current.archived:
             continue
-        if remove_groups:
+        if current.is_team:
+            if rules.team == "archive":
+                archives.append(_archive(current, rules))
+            elif rules.team == "delete":
+                deletes.append(Change("group.delete", key, name=current.display_name, object_id=current.id))
+        elif rules.group == "delete":
             deletes.append(Change("group.delete", key, name=current.display_name, object_id=current.id))
 
     au_changes = _diff_admin_units(want.admin_units, have.admin_units, remove_admin_units, notices)
     changes = (
-        creates + updates + owner_adds + member_adds + owner_removes + member_removes + au_changes + deletes
+        creates
+        + updates
+        + owner_adds
+        + member_adds
+        + owner_removes
+        + member_removes
+        + au_changes
+        + teams
+        + archives
+        + deletes
     )
     return Plan(
         changes=tuple(changes),
@@ -207,11 +269,38 @@ def diff(
     )
 
 
+def _archive(current: GroupState, rules: RemovalRules) -> Change:
+    year = academic_year_of_key(current.key) or ""
+    prefix = rules.archive_prefix.replace("{academic_year}", year).replace("  ", " ")
+    name = current.display_name if current.display_name.startswith(prefix) else prefix + current.display_name
+    kind = current.key.split("-")[1] if current.key.count("-") >= 1 else "group"
+    description = archived_description(kind, current.education_class, rules.archived_on or "the year end")
+    return Change(
+        "team.archive",
+        current.key,
+        name=current.display_name,
+        object_id=current.id,
+        set_fields=(("displayName", name[:256]), ("description", description)),
+    )
+
+
+def hold_removals(plan: Plan, reason: str) -> Plan:
+    """The plan without removals, deletions and archives (the summer quiet window)."""
+    removing = ("group.members.remove", "group.owners.remove", "admin_unit.members.remove")
+    held = [c for c in plan.changes if c.is_delete or c.op in removing]
+    if not held:
+        return plan
+    kept = tuple(c for c in plan.changes if not (c.is_delete or c.op in removing))
+    note = Notice("quiet_window", f"{len(held)} removal, deletion or archive changes held back: {reason}")
+    return replace(plan, changes=kept, notices=(*plan.notices, note))
+
+
 def _create_group(spec: GroupSpec) -> list[Change]:
     owners = sorted(spec.owners)
-    first_owners = owners[:REFS_PER_REQUEST]
+    # /education/classes takes no member references: a class's people are all added afterwards.
+    first_owners = [] if spec.education_class else owners[:REFS_PER_REQUEST]
     members = sorted(spec.members)
-    room = REFS_PER_REQUEST - len(first_owners)
+    room = 0 if spec.education_class else REFS_PER_REQUEST - len(first_owners)
     first_members = members[:room]
     out = [
         Change(
@@ -225,7 +314,7 @@ def _create_group(spec: GroupSpec) -> list[Change]:
     ]
     out += [
         Change("group.owners.add", spec.key, name=spec.display_name, users=chunk)
-        for chunk in chunks(owners[REFS_PER_REQUEST:])
+        for chunk in chunks(owners[len(first_owners) :])
     ]
     out += [
         Change("group.members.add", spec.key, name=spec.display_name, users=chunk)

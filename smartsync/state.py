@@ -46,7 +46,11 @@ class GroupSpec:
     members: frozenset[UserRef] = frozenset()
     owners: frozenset[UserRef] = frozenset()
     roster_id: str | None = None
-    description: str | None = None
+    # The Teams template when this group should be a team ("educationClass" or "standard").
+    team_template: str | None = None
+    # Created through /education/classes so that the educationClass team template is allowed.
+    education_class: bool = False
+    academic_year: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class GroupState:
     members: frozenset[UserRef] = frozenset()
     owners: frozenset[UserRef] = frozenset()
     is_team: bool = False
+    education_class: bool = False
+    # Archived by smartsync at the end of its academic year: kept as it is, never synced again.
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,5 +123,5 @@ class ActualState:
     @property
     def managed_memberships(self) -> int:
         """Memberships smartsync manages: the base of the removal-fraction safety limit."""
-        groups = sum(len(g.members) + len(g.owners) for g in self.groups.values())
+        groups = sum(len(g.members) + len(g.owners) for g in self.groups.values() if not g.archived)
         return groups + sum(len(u.members) for u in self.admin_units.values())

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from smartsync.apply import Applier, Outcome
+from smartsync.calendar import academic_year, in_quiet_window
 from smartsync.config import Config
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
-from smartsync.plan import Plan, diff, summarise
+from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState
@@ -56,7 +58,7 @@ class RunResult:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes or [] if o.result != "ok"]
+        return [o for o in self.outcomes or [] if o.result == "failed"]
 
     @property
     def status(self) -> str:
@@ -103,11 +105,12 @@ class RunResult:
         }
 
 
-def select_features(config: Config, only: Collection[str] | None) -> tuple[bool, bool]:
-    """Which of groups / admin units this run manages (config switches, narrowed by `--only`)."""
-    groups = config.sync.groups.enabled and (not only or "groups" in only)
+def select_features(config: Config, only: Collection[str] | None) -> tuple[bool, bool, bool]:
+    """Which of groups / admin units / teams this run manages (config switches, narrowed by `--only`)."""
+    teams = config.sync.teams.enabled and (not only or "teams" in only)
+    groups = config.sync.groups.enabled and (not only or "groups" in only or teams)
     units = config.sync.admin_units.enabled and (not only or "admin-units" in only)
-    return groups, units
+    return groups, units, teams
 
 
 def compute_plan(
@@ -117,11 +120,21 @@ def compute_plan(
     *,
     only: Collection[str] | None = None,
     progress: Progress | None = None,
+    today: date | None = None,
 ) -> tuple[Plan, DesiredState, ActualState]:
-    groups, units = select_features(config, only)
+    today = today or date.today()
+    groups, units, teams = select_features(config, only)
+    if not teams and config.sync.teams.enabled:
+        config = config.model_copy(
+            update={
+                "sync": config.sync.model_copy(
+                    update={"teams": config.sync.teams.model_copy(update={"enabled": False})}
+                )
+            }
+        )
     users = read_users(client)
     directory = UserDirectory.build(users, config.users.match)
-    want = build_desired(roster, config, directory)
+    want = build_desired(roster, config, directory, today=today)
     if not groups:
         want = DesiredState(
             admin_units=want.admin_units,
@@ -137,7 +150,20 @@ def compute_plan(
             matched_people=want.matched_people,
         )
     have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
-    plan = diff(want, have, remove_groups=config.removal.group == "delete")
+    rules = RemovalRules(
+        group=config.removal.group,
+        team=config.removal.team,
+        archive_prefix=config.sync.teams.archive_prefix,
+        archived_on=today.isoformat(),
+    )
+    plan = diff(want, have, rules=rules)
+    if in_quiet_window(today, config.year):
+        year = academic_year(today, config.year)
+        plan = hold_removals(
+            plan,
+            f"the summer quiet window runs until the {year.start_year + 1} academic year starts "
+            f"(year.start {config.year.start}); the first run from then on applies them.",
+        )
     return plan, want, have
 
 
@@ -154,8 +180,10 @@ def run_sync(
     config_path: str = "",
     progress: Progress | None = None,
     warnings: list[str] | None = None,
+    today: date | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> RunResult:
-    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress)
+    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
     result = RunResult(
         plan=plan,
@@ -185,6 +213,9 @@ def run_sync(
         hide_from_outlook=config.sync.groups.hide_from_outlook,
         record=record,
         progress=progress,
+        team_retries=config.sync.teams.creation_retries,
+        team_retry_seconds=config.sync.teams.creation_retry_seconds,
+        **({"sleep": sleep} if sleep is not None else {}),
     )
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from smartsync.config import Config, parse_config
@@ -46,6 +47,7 @@ MEMBERSHIPS = (
     Membership("G1", "L3", "member"),
 )
 ROSTER = Roster(PEOPLE, GROUPS, MEMBERSHIPS)
+AUTUMN = date(2025, 10, 1)
 USERS = [
     EntraUser(f"id-{p.id}", p.email.upper(), p.email, p.employee_id)
     for p in PEOPLE
@@ -58,20 +60,22 @@ def addresses(refs: frozenset[Any]) -> set[str]:
 
 
 def test_groups_per_kind_with_owners_and_names() -> None:
-    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"))
+    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"), today=AUTUMN)
     assert sorted(want.groups) == [
         "NFA-all_learners",
         "NFA-all_staff",
-        "NFA-class-4711",
+        "NFA-class-2025-4711",
         "NFA-group-G1",
         "NFA-mentor-M7A",
         "NFA-year-Year_7",
         "NFA-year-Year_8",
     ]
-    cls = want.groups["NFA-class-4711"]
+    cls = want.groups["NFA-class-2025-4711"]
     assert cls.display_name == "7A/Ma1 Maths"
     assert cls.type == "microsoft365"
-    assert cls.mail_nickname == "smartsync-NFA-class-4711"
+    assert cls.mail_nickname == "smartsync-NFA-class-2025-4711"
+    assert cls.team_template == "educationClass" and cls.education_class
+    assert cls.academic_year == "2025-26"
     assert addresses(cls.owners) == {"t.teacher@nfa.example"}
     # Teachers are members too; the leaver and the unmatched pupil are not.
     assert addresses(cls.members) == {"a.pupil@nfa.example", "b.pupil@nfa.example", "t.teacher@nfa.example"}
@@ -88,7 +92,7 @@ def test_groups_per_kind_with_owners_and_names() -> None:
 
 
 def test_unmatched_active_people_become_warnings_with_roster_id() -> None:
-    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"))
+    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"), today=AUTUMN)
     assert [(n.code, n.roster_id, n.email) for n in want.notices] == [
         ("user_not_found", "L5", "nouser@nfa.example")
     ]
@@ -106,12 +110,12 @@ def test_match_by_employee_id() -> None:
 
 def test_kinds_and_templates_from_config() -> None:
     cfg = config(groups={"kinds": ["class"], "names": {"class": "{school_code} {name} ({subject})"}})
-    want = build_desired(ROSTER, cfg, UserDirectory.build(USERS, "userPrincipalName"))
+    want = build_desired(ROSTER, cfg, UserDirectory.build(USERS, "userPrincipalName"), today=AUTUMN)
     assert [g.display_name for g in want.groups.values()] == ["NFA 7A/Ma1 (Maths)"]
 
 
 def test_admin_units_per_kind_and_year() -> None:
-    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"))
+    want = build_desired(ROSTER, config(), UserDirectory.build(USERS, "userPrincipalName"), today=AUTUMN)
     units = {u.display_name: addresses(u.members) for u in want.admin_units.values()}
     assert units == {
         "Learners": {"a.pupil@nfa.example", "b.pupil@nfa.example", "c.pupil@nfa.example"},
@@ -132,3 +136,27 @@ def test_trust_export_makes_groups_per_school() -> None:
     assert {"ONE-year-Year_7", "TWO-year-Year_7", "ONE-all_learners", "TWO-all_learners"} <= set(want.groups)
     names = sorted(u.display_name for u in want.admin_units.values())
     assert "Learners (ONE)" in names and "Learners (TWO)" in names
+
+
+def test_classes_belong_to_their_academic_year() -> None:
+    directory = UserDirectory.build(USERS, "userPrincipalName")
+    before = build_desired(ROSTER, config(), directory, today=date(2026, 8, 31))
+    after = build_desired(ROSTER, config(), directory, today=date(2026, 9, 1))
+    assert "NFA-class-2025-4711" in before.groups
+    assert "NFA-class-2026-4711" in after.groups and "NFA-class-2025-4711" not in after.groups
+    # Only classes are year-scoped by default: mentor groups keep their key.
+    assert "NFA-mentor-M7A" in before.groups and "NFA-mentor-M7A" in after.groups
+
+
+def test_class_without_teacher_gets_fallback_owner_or_a_warning() -> None:
+    roster = Roster(
+        PEOPLE, (Group("99", "8B/Fr1", "class", subject="French"),), (Membership("99", "L3", "learner"),)
+    )
+    directory = UserDirectory.build(USERS, "userPrincipalName")
+    plain = build_desired(roster, config(groups={"kinds": ["class"]}), directory, today=AUTUMN)
+    assert [n.code for n in plain.notices if n.code.startswith("team")] == ["team_without_owner"]
+    assert plain.groups["NFA-class-2025-99"].owners == frozenset()
+    cfg = config(groups={"kinds": ["class"]}, teams={"fallback_owners": ["T.Teacher@nfa.example"]})
+    fallback = build_desired(roster, cfg, directory, today=AUTUMN)
+    assert addresses(fallback.groups["NFA-class-2025-99"].owners) == {"t.teacher@nfa.example"}
+    assert not [n for n in fallback.notices if n.code.startswith("team")]

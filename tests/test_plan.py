@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartsync.plan import REFS_PER_REQUEST, Change, Plan, diff
+from smartsync.plan import REFS_PER_REQUEST, Change, Plan, RemovalRules, diff, hold_removals
 from smartsync.state import (
     ActualState,
     AdminUnitSpec,
@@ -234,3 +234,79 @@ def test_plan_order_is_deterministic() -> None:
     second = [c.to_dict() for c in diff(want, ActualState()).changes]
     assert first == second
     assert isinstance(diff(want, ActualState()).changes[0], Change)
+
+
+def _team(key: str, owners: list[UserRef], members: list[UserRef], edu: bool = True) -> GroupSpec:
+    return replace(
+        _spec(key, members, owners),
+        team_template="educationClass" if edu else "standard",
+        education_class=edu,
+    )
+
+
+def test_new_class_team_is_created_after_its_people_and_education_classes_bind_nobody_at_creation() -> None:
+    spec = _team("NFA-class-2025-1", USERS[:1], USERS[1:5])
+    plan = diff(DesiredState(groups={spec.key: spec}), ActualState())
+    assert [c.op for c in plan.changes] == [
+        "group.create",
+        "group.owners.add",
+        "group.members.add",
+        "team.create",
+    ]
+    assert plan.changes[0].users == () and plan.changes[0].owners == ()
+    assert plan.changes[-1].template == "educationClass"
+    assert plan.summary()["teams_created"] == 1
+
+
+def test_existing_team_is_not_recreated_and_plain_group_is_not_converted() -> None:
+    spec = _team("NFA-class-2025-1", USERS[:1], USERS[1:5])
+    state = as_state({spec.key: spec}, {})
+    as_team = ActualState(
+        groups={k: replace(g, is_team=True, education_class=True) for k, g in state.groups.items()}
+    )
+    assert diff(DesiredState(groups={spec.key: spec}), as_team).changes == ()
+    plain = diff(DesiredState(groups={spec.key: spec}), state)
+    assert plain.changes == ()
+    assert [n.code for n in plain.notices] == ["class_group_not_education_class"]
+
+
+def test_last_years_team_is_archived_with_members_intact_and_renamed() -> None:
+    old = _team("NFA-class-2025-1", USERS[:1], USERS[1:5])
+    new = _team("NFA-class-2026-1", USERS[:1], USERS[5:9])
+    have = ActualState(
+        groups={
+            old.key: GroupState(
+                "g-old",
+                old.key,
+                "7A/Ma1 Maths",
+                "microsoft365",
+                old.mail_nickname,
+                old.members,
+                old.owners,
+                is_team=True,
+                education_class=True,
+            )
+        }
+    )
+    plan = diff(DesiredState(groups={new.key: new}), have, rules=RemovalRules(archived_on="2026-09-01"))
+    ops = [c.op for c in plan.changes]
+    assert ops[-1] == "team.archive" and "group.delete" not in ops
+    assert not [c for c in plan.changes if c.key == old.key and "members" in c.op]
+    archive = plan.changes[-1].to_dict()
+    assert archive["set"]["displayName"] == "Archived 2025-26: 7A/Ma1 Maths"
+    assert "Archived by smartsync on 2026-09-01" in archive["set"]["description"]
+    # Once archived it is left alone for good.
+    archived = ActualState(groups={old.key: replace(have.groups[old.key], archived=True)})
+    assert diff(DesiredState(), archived).changes == ()
+    assert [c.op for c in diff(DesiredState(), have, rules=RemovalRules(team="delete")).changes] == [
+        "group.delete"
+    ]
+    assert diff(DesiredState(), have, rules=RemovalRules(team="keep")).changes == ()
+
+
+def test_quiet_window_holds_back_every_removal() -> None:
+    want = DesiredState(groups={"a": _spec("a", USERS[:3], [])})
+    have = as_state({"a": _spec("a", USERS[2:6], []), "b": _spec("b", USERS[:2], [])}, {})
+    plan = hold_removals(diff(want, have), "summer")
+    assert [c.op for c in plan.changes] == ["group.members.add"]
+    assert plan.notices[-1].code == "quiet_window"
