@@ -78,6 +78,8 @@ class Applier:
         progress: Progress | None = None,
         team_retries: int = 3,
         team_retry_seconds: float = 10.0,
+        team_poll_seconds: float = 5.0,
+        team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
@@ -85,7 +87,10 @@ class Applier:
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
         self.team_retry_seconds = team_retry_seconds
+        self.team_poll_seconds = team_poll_seconds
+        self.team_poll_timeout = team_poll_timeout
         self.sleep = sleep
+        self.operations: dict[int, str] = {}  # id(outcome) -> teamsAsyncOperation path to poll
         self.welcome_email = welcome_email
         self.hide_from_outlook = hide_from_outlook
         self.record = record
@@ -134,6 +139,7 @@ class Applier:
             for call, result in zip(retry, self.client.batch([c.request for c in retry]), strict=True):
                 self._settle(call, result, final=True)
         self._retry_new_teams(outcomes)
+        self._wait_for_teams(outcomes)
         for outcome in outcomes:
             self._finish(outcome)
         return outcomes
@@ -155,6 +161,32 @@ class Applier:
             outcome.error = (
                 "pending: Graph has not finished setting up the new group yet; the next run creates the team"
             )
+
+    def _wait_for_teams(self, outcomes: list[Outcome]) -> None:
+        """Poll accepted team creations (202 + Location) until Teams reports them done.
+
+        A team shows up in the group's resourceProvisioningOptions only once provisioning finishes;
+        waiting here keeps the next run from asking for the same team again.
+        """
+        waiting = [o for o in outcomes if id(o) in self.operations and o.result == "ok"]
+        deadline = time.monotonic() + self.team_poll_timeout
+        while waiting and time.monotonic() < deadline:
+            self.sleep(self.team_poll_seconds)
+            requests = [GraphRequest("GET", self.operations[id(o)]) for o in waiting]
+            still: list[Outcome] = []
+            for outcome, result in zip(waiting, self.client.batch(requests), strict=True):
+                body = result.body if isinstance(result.body, dict) else {}
+                status = str(body.get("status") or "")
+                if result.error is not None and result.error.status != 404:
+                    continue  # cannot tell; the team was accepted, the next run checks again
+                if status == "failed":
+                    error = body.get("error") or {}
+                    outcome.fail(
+                        f"Teams could not create the team: {error.get('message') or error or status}"
+                    )
+                elif status != "succeeded":
+                    still.append(outcome)
+            waiting = still
 
     def _finish(self, outcome: Outcome) -> None:
         if outcome.users and outcome.result == "ok":
@@ -294,7 +326,12 @@ class Applier:
             outcome.fail(_describe(error))
             return []
         if call.purpose == "team":
-            if error is None or error.status == 409:  # 409: already a team (an earlier, interrupted run)
+            if error is None:
+                location = _header(result.headers, "location")
+                if result.status == 202 and location:
+                    self.operations[id(outcome)] = location
+                return []
+            if error.status == 409:  # already a team (an earlier, interrupted run)
                 return []
             if error.status == 404:
                 outcome.result, outcome.error = "pending", _describe(error)
@@ -354,6 +391,13 @@ class Applier:
         except GraphError:
             return None
         return str(rows[0]["id"]) if rows else None
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
 
 
 def _refused_request(error: GraphError) -> bool:

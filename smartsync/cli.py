@@ -11,6 +11,7 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,8 @@ import click
 
 from smartsync import __version__
 from smartsync.config import Config, load_config, resolve_config_path
-from smartsync.errors import EXIT_INPUT, InputDataError, SmartsyncError
+from smartsync.errors import EXIT_INPUT, EXIT_PARTIAL, InputDataError, LockHeldError, SmartsyncError
+from smartsync.graph import GraphError
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -62,6 +64,15 @@ def _handle_errors(func: F) -> F:
         except SmartsyncError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except GraphError as exc:
+            # Retries are exhausted (Graph or the network is down): whatever was applied is in the
+            # journal, and the next run picks up the rest.
+            click.echo(
+                f"error: Microsoft Graph did not answer as expected: {exc}. The run stopped; changes already "
+                "applied are in the journal and the next run continues from there.",
+                err=True,
+            )
+            sys.exit(EXIT_PARTIAL)
         except KeyboardInterrupt:
             click.echo("interrupted: the next run picks up where this one stopped.", err=True)
             sys.exit(130)
@@ -93,9 +104,17 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, quiet: bool)
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the counts and problems as JSON.")
+@click.option(
+    "--source",
+    "source_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Check this Realsmart export (folder, .zip or .json) instead of the config's source; "
+    "no config file is needed.",
+)
 @click.pass_obj
 @_handle_errors
-def validate(obj: Context, as_json: bool) -> None:
+def validate(obj: Context, as_json: bool, source_path: Path | None) -> None:
     """Check the config and the roster source; never contacts Entra.
 
     Prints counts (learners, staff, groups per kind, memberships) and every problem found, with file,
@@ -105,8 +124,465 @@ def validate(obj: Context, as_json: bool) -> None:
     Example:
       smartsync --config smartsync.yaml validate
       smartsync --config smartsync.yaml validate --json
+      smartsync validate --source /var/lib/smartsync/export.zip
     """
-    raise SmartsyncError("validate is not available yet")
+    import json
+
+    from smartsync.config import SourceConfig
+    from smartsync.roster import Roster
+    from smartsync.sources import InvalidExportError, read_roster
+    from smartsync.validate import validate_roster
+
+    config: Config | None = None
+    if source_path is not None:
+        source, base_dir = SourceConfig(type="realsmart-export", path=source_path), None
+    else:
+        config, config_file = obj.load()
+        source, base_dir = config.source, config_file.parent
+    failure: InputDataError | None = None
+    try:
+        roster = read_roster(source, base_dir=base_dir)
+    except InvalidExportError as exc:
+        roster, failure = exc.roster, exc
+    except InputDataError as exc:
+        roster, failure = Roster(), exc
+    problems = failure.problems if failure else []
+    summary = validate_roster(roster, config)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(problems), indent=2, ensure_ascii=False))
+    else:
+        for line in summary.render_text(problems):
+            click.echo(line)
+    if failure is not None:
+        click.echo(f"error: {failure}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+# -- log: the change journal -------------------------------------------------------------------------
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from smartsync.journal import parse_when
+
+    if value is None:
+        return None
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command("log")
+@click.option(
+    "--since", metavar="WHEN", callback=_when, help="From this date or time (UTC), or an age: 7d, 12h."
+)
+@click.option(
+    "--until", metavar="WHEN", callback=_when, help="Up to this time, or to the end of this date (UTC)."
+)
+@click.option("--run", "run_id", metavar="ID", help="One run, by its id or the start of it (20261126).")
+@click.option("--user", metavar="EMAIL", help="Changes for this sign-in address (any case).")
+@click.option("--group", metavar="NAME", help="Changes of groups whose name contains NAME, or with key NAME.")
+@click.option(
+    "--journal",
+    "journal_path",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read this journal file instead of the one named by the config (no config needed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the matching events as a JSON array.")
+@click.pass_obj
+@_handle_errors
+def log_command(
+    obj: Context,
+    since: Any,
+    until: Any,
+    run_id: str | None,
+    user: str | None,
+    group: str | None,
+    journal_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Show the change journal: what changed, for whom, in which run.
+
+    Reads journal.path from the config (and its rotated .1 file). Each run shows as a run.start line,
+    its changes, and a run.end line with the status and counts. With --user or --group, only the
+    runs that touched that person or group are shown. Times are UTC.
+
+    A journal that does not exist yet (no run has written to it) prints a note and exits 0 with
+    nothing to show; a journal whose folder does not exist is a wrong path and exits 2.
+
+    \b
+    Example: when did this pupil leave 9X/En2, and which run did it?
+      smartsync log --user a.pupil@school.example --group 9X/En2
+      smartsync log --since 2026-11-26 --until 2026-11-27
+      smartsync log --run 20261126T040002Z-3f2a --json
+    """
+    import json
+
+    from smartsync.errors import ConfigError
+    from smartsync.journal import format_log_table, read_events, rotated_path
+
+    path = journal_path if journal_path is not None else obj.load()[0].journal.path
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"The journal folder {path.parent} does not exist, so there is no journal {path}. "
+            "Check journal.path in the config, or pass the file with --journal PATH."
+        )
+    if not path.exists() and not rotated_path(path).exists():
+        click.echo(f"No journal at {path} yet: no run has written to it.", err=True)
+        if as_json:
+            click.echo("[]")
+        return
+
+    def warn(message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    events = read_events(path, since=since, until=until, run=run_id, user=user, group=group, on_warning=warn)
+    if as_json:
+        click.echo(json.dumps(events, indent=2, ensure_ascii=False))
+        return
+    if not events:
+        click.echo(
+            "No journal entries match."
+            if any((since, until, run_id, user, group))
+            else "The journal is empty."
+        )
+        return
+    for line in format_log_table(events):
+        click.echo(line)
+    changes = sum(1 for event in events if event.get("event") == "change")
+    runs = len({event.get("run") for event in events})
+    if not obj.quiet:
+        click.echo(
+            f"\n{changes} change{'s' if changes != 1 else ''} in {runs} run{'s' if runs != 1 else ''}."
+        )
+
+
+# -- sync: run, plan, demo (owned by the sync engine) ---------------------------------------------
+
+ONLY_CHOICES = ("groups", "admin-units", "teams")
+
+
+def _parse_only(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in ONLY_CHOICES]
+    if bad:
+        raise click.BadParameter(
+            f"{', '.join(bad)} not one of {', '.join(ONLY_CHOICES)}", param_hint="--only"
+        )
+    return items
+
+
+def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str | None) -> None:
+    import json
+
+    from smartsync.credentials import expiry_warnings, read_credentials
+    from smartsync.graph import make_graph_client
+    from smartsync.journal import Journal, new_run_id
+    from smartsync.lock import RunLock
+    from smartsync.notify import RunOutcome, notify
+    from smartsync.report import make_console, progress_reporter, render
+    from smartsync.sources import read_roster
+    from smartsync.sync import RunResult, run_sync
+
+    features = _parse_only(only)
+    config, path = obj.load()
+    roster = read_roster(config.source, base_dir=path.parent)
+    console = make_console()
+    run_id = new_run_id()
+    expiring: list[str] = []
+
+    def tell(status: str, message: str, summary: dict[str, int]) -> None:
+        if dry_run:
+            return
+        outcome = RunOutcome(status, config.school.code, summary, message, run_id, tuple(expiring))
+        for warning in notify(config.notifications, outcome):
+            click.echo(f"warning: {warning}", err=True)
+
+    def execute(journal: Journal | None) -> RunResult:
+        client, _tokens = make_graph_client(config)
+        with client, progress_reporter(console) if not as_json else _no_progress() as progress:
+            credentials = read_credentials(client, config) or []
+            problems, soon = expiry_warnings(credentials, datetime.now(UTC))
+            expiring.extend(problems + soon)
+            return run_sync(
+                config,
+                roster,
+                client,
+                warnings=problems + soon,
+                dry_run=dry_run,
+                force=force,
+                only=features,
+                journal=journal,
+                run_id=run_id,
+                config_path=str(path),
+                progress=progress,
+            )
+
+    try:
+        if dry_run:
+            result = execute(None)
+        else:
+            with (
+                RunLock(config.journal.lock_file),
+                Journal(config.journal.path, config.journal.retention_days) as journal,
+            ):
+                result = execute(journal)
+    except (SmartsyncError, GraphError) as exc:
+        if not isinstance(exc, LockHeldError):
+            tell("failed", str(exc), {})
+        raise
+    if as_json:
+        click.echo(json.dumps(result.document(), indent=2, ensure_ascii=False))
+    else:
+        render(console, result, verbose=obj.verbose)
+    message = result.refused.message if result.refused is not None and not result.forced else ""
+    if result.failed:
+        message = f"{len(result.failed)} changes failed; the first: {result.failed[0].error}"
+    tell(result.status, message or "sync finished", result.summary())
+    sys.exit(result.exit_code)
+
+
+class _no_progress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Compute and show the plan; write nothing.")
+@click.option("--force", is_flag=True, help="Apply even what the safety limits refuse (after review).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result document (JSON) instead of the report."
+)
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.pass_obj
+@_handle_errors
+def run(obj: Context, dry_run: bool, force: bool, as_json: bool, only: str | None) -> None:
+    """Sync the roster into Entra: read, plan, check safety limits, apply, report, journal.
+
+    Safe to repeat and safe to interrupt: a rerun picks up whatever is left. Every change is
+    appended to the journal (journal.path). Exit 1 when some changes failed, 4 when a safety limit
+    refused the plan (nothing written), 5 when another run holds the lock.
+
+    \b
+    Example (cron, three times a day):
+      smartsync --config /etc/smartsync/config.yaml run
+      smartsync --config /etc/smartsync/config.yaml run --only groups --json
+    """
+    _sync(obj, dry_run=dry_run, force=force, as_json=as_json, only=only)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the plan document (JSON).")
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.pass_obj
+@_handle_errors
+def plan(obj: Context, as_json: bool, only: str | None) -> None:
+    """Show what `run` would change, without writing anything (same as `run --dry-run`).
+
+    Exit 4 when a safety limit would refuse the plan.
+
+    \b
+    Example:
+      smartsync --config /etc/smartsync/config.yaml plan
+      smartsync --config /etc/smartsync/config.yaml plan --json > plan.json
+    """
+    _sync(obj, dry_run=True, force=False, as_json=as_json, only=only)
+
+
+@cli.command()
+@click.pass_obj
+@_handle_errors
+def demo(obj: Context) -> None:
+    """Run the whole sync against a built-in simulated tenant and a sample school.
+
+    No config, no credentials, no network. The first run creates groups, admin units and
+    memberships; the second shows there is nothing left to do. Unmanaged groups in the tenant,
+    including one whose name matches a roster class, stay untouched.
+
+    \b
+    Example:
+      smartsync demo
+    """
+    from smartsync.demo import DemoRun, run_demo
+    from smartsync.report import make_console, render
+
+    console = make_console()
+
+    def show(run: DemoRun) -> None:
+        console.rule(run.label)
+        render(console, run.result, title=run.label, verbose=obj.verbose)
+
+    runs, journal_path, _sim = run_demo(show)
+    click.echo(
+        f"\nThe journal of both runs is in {journal_path} (try `smartsync log --journal {journal_path}`)."
+    )
+    sys.exit(max(r.result.exit_code for r in runs))
+
+
+@cli.group()
+def simulator() -> None:
+    """The built-in simulated Entra tenant, for trying a config safely and for integration tests."""
+
+
+@simulator.command("serve")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8443, show_default=True, help="0 picks a free port."
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (keep it loopback)."
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Seed/state JSON file (DESIGN §8); without it a small tenant with a default app is used.",
+)
+@click.option(
+    "--request-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append every request to this file as JSON lines (secrets redacted).",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Write {"base_url": ..., "ca_cert": ...} here once connections are accepted.',
+)
+@click.option(
+    "--faults", "faults_spec", metavar="SPEC", help="e.g. rate=0.1,seed=7,kinds=429+503+504+drop+lost"
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per real second (1000 makes quotas pass 1000 times faster).",
+)
+@click.option("--no-throttling", is_flag=True, help="Switch off the Graph quota model.")
+@click.option(
+    "--cert-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the generated CA and server certificate (default: a temporary folder).",
+)
+@_handle_errors
+def simulator_serve(
+    port: int,
+    host: str,
+    state_path: Path | None,
+    request_log: Path | None,
+    ready_file: Path | None,
+    faults_spec: str | None,
+    time_scale: float,
+    no_throttling: bool,
+    cert_dir: Path | None,
+) -> None:
+    """Serve the simulated tenant over HTTPS until interrupted (Ctrl-C or SIGTERM), then exit 0.
+
+    Login endpoints and Graph (/v1.0/...) share one origin. Point a config's authority_host and
+    graph_endpoint at the printed base URL and its ca_bundle at the printed CA certificate.
+    GET /_simulator/state returns the tenant in the seed format.
+
+    \b
+    Example:
+      smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
+      smartsync simulator serve --port 8443 --request-log requests.jsonl --faults rate=0.05,seed=7
+    """
+    from smartsync.errors import ConfigError
+    from smartsync.simulator import FaultSpec, Simulator
+    from smartsync.simulator.faults import FaultSpecError
+    from smartsync.simulator.server import (
+        SeedError,
+        load_seed,
+        start_server,
+        wait_for_stop_signal,
+        write_ready_file,
+    )
+
+    try:
+        seed = load_seed(state_path) if state_path is not None else None
+        faults = FaultSpec.parse(faults_spec) if faults_spec else None
+    except (SeedError, FaultSpecError) as exc:
+        raise ConfigError(str(exc)) from None
+
+    def build(base_url: str) -> Simulator:
+        sim = Simulator(
+            seed, time_scale=time_scale, faults=faults, throttling=not no_throttling, base_url=base_url
+        )
+        if request_log is not None:
+            sim.log_to(request_log)
+        return sim
+
+    try:
+        running = start_server(build, host=host, port=port, cert_dir=cert_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another with --port, or --port 0"
+        ) from None
+    try:
+        click.echo(f"Simulated tenant {running.simulator.state.tenant_id} at {running.base_url}")
+        click.echo(f"CA certificate: {running.ca_cert}")
+        click.echo("Press Ctrl-C to stop.")
+        if ready_file is not None:
+            write_ready_file(ready_file, running)
+        wait_for_stop_signal()
+    finally:
+        running.shutdown()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+    click.echo("Simulator stopped.")
+
+
+@cli.command("check-credentials")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for monitoring).")
+@click.pass_obj
+@_handle_errors
+def check_credentials(obj: Context, as_json: bool) -> None:
+    """Sign in, compare granted and required permissions, and check secret/certificate expiry.
+
+    Names each missing application permission with the feature that needs it, lists granted
+    permissions that no enabled feature uses (least privilege), and warns 30 days before the app's
+    secret or certificate expires. Exit 0 when smartsync can run, 3 when it cannot.
+
+    \b
+    Example:
+      smartsync --config /etc/smartsync/config.yaml check-credentials
+      smartsync --config /etc/smartsync/config.yaml check-credentials --json
+    """
+    import json
+
+    from smartsync.credentials import check
+    from smartsync.errors import EXIT_AUTH
+    from smartsync.graph import make_graph_client
+
+    config, _path = obj.load()
+    client, tokens = make_graph_client(config)
+    with client:
+        tokens.token()
+        roles = tokens.claims().get("roles") or []
+        report = check(config, roles, client)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(f"Signed in to tenant {config.tenant.tenant_id} as app {config.tenant.client_id}.")
+        click.echo(f"Granted application permissions: {', '.join(report.granted) or '(none)'}")
+        for problem in report.problems:
+            click.echo(f"error: {problem}")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}")
+        for cred in report.credentials:
+            when = cred.expires.date().isoformat() if cred.expires else "no end date"
+            use = {True: " (in use)", False: "", None: ""}[cred.in_use]
+            click.echo(f"  {cred.kind} '{cred.name}' expires {when}{use}")
+        verdict = (
+            "OK: smartsync can run." if report.ok else "NOT OK: fix the errors above, then run this again."
+        )
+        click.echo(verdict)
+    sys.exit(0 if report.ok else EXIT_AUTH)
 
 
 def main() -> None:

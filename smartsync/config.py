@@ -62,7 +62,9 @@ class TenantConfig(_Model):
             n for n in ("client_secret", "client_secret_file", "certificate") if getattr(self, n) is not None
         ]
         if len(given) > 1:
-            raise ValueError(f"give only one of client_secret, client_secret_file, certificate (got {', '.join(given)})")
+            raise ValueError(
+                f"give only one of client_secret, client_secret_file, certificate (got {', '.join(given)})"
+            )
         return self
 
     @property
@@ -115,7 +117,27 @@ class UsersConfig(_Model):
     match: Literal["userPrincipalName", "mail", "employeeId"] = "userPrincipalName"
 
 
-def _default_group_names() -> dict[str, str]:
+GroupTypeKey = Literal["class", "mentor", "year", "group", "all_learners", "all_staff", "default"]
+AdminUnitNameKey = Literal["learners", "staff", "mentors", "year_group"]
+
+
+def _all_kinds() -> list[GroupKind]:
+    return ["class", "mentor", "year", "group", "all_learners", "all_staff"]
+
+
+def _class_only() -> list[GroupKind]:
+    return ["class"]
+
+
+def _default_group_types() -> dict[GroupTypeKey, GroupTypeName]:
+    return {"class": "microsoft365", "default": "security"}
+
+
+def _default_au_units() -> list[AdminUnitKind]:
+    return ["learners", "staff", "mentors", "year_groups"]
+
+
+def _default_group_names() -> dict[GroupKind, str]:
     return {
         "class": "{name} {subject}",
         "mentor": "Mentor group {name}",
@@ -128,41 +150,57 @@ def _default_group_names() -> dict[str, str]:
 
 class GroupsConfig(_Model):
     enabled: bool = True
-    kinds: list[GroupKind] = Field(default_factory=lambda: list(GROUP_KINDS))  # type: ignore[arg-type]
-    type: dict[Literal["class", "mentor", "year", "group", "all_learners", "all_staff", "default"], GroupTypeName] = (
-        Field(default_factory=lambda: {"class": "microsoft365", "default": "security"})
-    )
+    kinds: list[GroupKind] = Field(default_factory=_all_kinds)
+    type: dict[GroupTypeKey, GroupTypeName] = Field(default_factory=_default_group_types)
     names: dict[GroupKind, str] = Field(default_factory=_default_group_names)
     welcome_email: bool = False
     hide_from_outlook: bool = True
 
     def type_of(self, kind: str) -> GroupTypeName:
-        return self.type.get(kind, self.type.get("default", "security"))  # type: ignore[call-overload,no-any-return]
+        types: dict[str, GroupTypeName] = {k: v for k, v in self.type.items()}
+        return types.get(kind, types.get("default", "security"))
 
     def name_template(self, kind: str) -> str:
-        return self.names.get(kind, _default_group_names()[kind])  # type: ignore[call-overload,no-any-return]
+        names: dict[str, str] = {k: v for k, v in _default_group_names().items()}
+        names.update({k: v for k, v in self.names.items()})
+        return names[kind]
 
 
-def _default_au_names() -> dict[str, str]:
+def _default_au_names() -> dict[AdminUnitNameKey, str]:
     return {"learners": "Learners", "staff": "Staff", "mentors": "Mentors", "year_group": "{year_group}"}
 
 
 class AdminUnitsConfig(_Model):
     enabled: bool = True
-    units: list[AdminUnitKind] = Field(default_factory=lambda: ["learners", "staff", "mentors", "year_groups"])
-    names: dict[Literal["learners", "staff", "mentors", "year_group"], str] = Field(
-        default_factory=_default_au_names
-    )
+    units: list[AdminUnitKind] = Field(default_factory=_default_au_units)
+    names: dict[AdminUnitNameKey, str] = Field(default_factory=_default_au_names)
     restricted_management: bool = False
 
     def name_template(self, kind: str) -> str:
-        return self.names.get(kind, _default_au_names()[kind])  # type: ignore[call-overload,no-any-return]
+        names: dict[str, str] = {k: v for k, v in _default_au_names().items()}
+        names.update({k: v for k, v in self.names.items()})
+        return names[kind]
 
 
 class TeamsConfig(_Model):
     enabled: bool = True
-    kinds: list[GroupKind] = Field(default_factory=lambda: ["class"])
+    kinds: list[GroupKind] = Field(default_factory=_class_only)
     template: Literal["educationClass", "standard"] = "educationClass"
+    # Owners for a team whose class has no teacher in the roster (sign-in addresses); without them
+    # such a class gets a warning and no team until the roster names a teacher.
+    fallback_owners: list[str] = Field(default_factory=list)
+    # Display-name prefix for archived teams; {academic_year} is the year the class belonged to.
+    archive_prefix: str = "Archived {academic_year}: "
+    # A new group may not be usable for a team for up to 15 minutes (Graph replication): retry this
+    # many times this far apart, then leave it pending for the next run.
+    creation_retries: int = Field(default=3, ge=0, le=10)
+    creation_retry_seconds: float = Field(default=10.0, ge=0)
+    # Teams creates a team asynchronously: poll its operation this often, for at most this long.
+    poll_seconds: float = Field(default=5.0, ge=0)
+    poll_timeout_seconds: float = Field(default=120.0, ge=0)
+
+    def template_for(self, kind: str) -> str:
+        return self.template if kind == "class" else "standard"
 
 
 class SyncConfig(_Model):
@@ -170,6 +208,21 @@ class SyncConfig(_Model):
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     admin_units: AdminUnitsConfig = Field(default_factory=AdminUnitsConfig)
     teams: TeamsConfig = Field(default_factory=TeamsConfig)
+
+
+_MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class YearConfig(_Model):
+    """The academic year: classes belong to one, so September's classes are new objects."""
+
+    # e.g. "2025-26"; by default derived from today's date and `start`.
+    academic_year: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    start: str = Field(default="09-01", pattern=_MONTH_DAY)
+    # Kinds whose groups belong to one academic year (new objects each September).
+    scoped_kinds: list[GroupKind] = Field(default_factory=_class_only)
+    # From this month-day until the year's start, runs add but never remove, delete or archive.
+    quiet_from: str | None = Field(default="08-01", pattern=_MONTH_DAY)
 
 
 class RemovalConfig(_Model):
@@ -201,16 +254,91 @@ class GraphConfig(_Model):
     max_retries: int = Field(default=6, ge=0, le=20)
 
 
+NotifyOn = Literal["ok", "failed", "partial", "refused", "expiring"]
+
+
+def _default_notify_on() -> list[NotifyOn]:
+    return ["failed", "partial", "refused", "expiring"]
+
+
+class EmailNotificationConfig(_Model):
+    """SMTP delivery; give the password as `${SMTP_PASSWORD}` so the file holds no secret."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    starttls: bool | None = None
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> EmailNotificationConfig:
+        if self.ssl and self.starttls:
+            raise ValueError("give ssl: true (usually port 465) or starttls: true (port 587), not both")
+        return self
+
+    @property
+    def use_starttls(self) -> bool:
+        return not self.ssl if self.starttls is None else self.starttls
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 465 if self.ssl else 587 if self.use_starttls else 25
+
+
+class WebhookNotificationConfig(_Model):
+    # Teams and Slack webhook URLs grant posting rights by themselves, so the URL is kept secret too.
+    url: SecretStr
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _http_url(self) -> WebhookNotificationConfig:
+        if not re.match(r"^https?://[^/\s]+", self.url.get_secret_value()):
+            raise ValueError("webhook url must start with https:// (or http:// for a relay on the same host)")
+        return self
+
+
+class NotificationsConfig(_Model):
+    """Who hears about a run: on failure, partial failure, safety refusal and coming secret expiry."""
+
+    on: list[NotifyOn] = Field(default_factory=_default_notify_on)
+    email: EmailNotificationConfig | None = None
+    webhook: WebhookNotificationConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on_key(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true; take it back as the `on` list.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _some_channel(self) -> NotificationsConfig:
+        if self.email is None and self.webhook is None:
+            raise ValueError("give notifications.email, notifications.webhook or both")
+        return self
+
+
 class Config(_Model):
     tenant: TenantConfig
     source: SourceConfig
     school: SchoolConfig
     users: UsersConfig = Field(default_factory=UsersConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    year: YearConfig = Field(default_factory=YearConfig)
     removal: RemovalConfig = Field(default_factory=RemovalConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
+    notifications: NotificationsConfig | None = None
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -271,7 +399,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
 def parse_config(data: Any, origin: str = "config") -> Config:
     """Validate an already-loaded YAML document; raise ConfigError listing every problem."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a mapping of keys (tenant, source, school, ...), got {type(data).__name__}")
+        raise ConfigError(
+            f"{origin}: expected a mapping of keys (tenant, source, school, ...), got {type(data).__name__}"
+        )
     missing: list[str] = []
     expanded = _expand_env(data, "", missing)
     if missing:
@@ -324,6 +454,7 @@ def load_config(path: Path) -> tuple[Config, list[str]]:
     if literal_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.append(
             f"{path} holds a secret and is readable by group or others (mode {stat.S_IMODE(mode):o}); "
-            f"run `chmod 600 {path}`, or move the secret to client_secret_file or ${{SMARTSYNC_CLIENT_SECRET}}."
+            f"run `chmod 600 {path}`, or move the secret to client_secret_file "
+            "or ${SMARTSYNC_CLIENT_SECRET}."
         )
     return config, warnings

@@ -38,6 +38,11 @@ DEMO_ROLES = [
     "EduRoster.ReadWrite.All",
 ]
 MISSING_EVERY = 97  # every 97th roster person has no Entra account: shows the unmatched warnings
+# The simulated clock runs 100 times faster than real time: Graph's quotas still bind (Teams allows
+# 10 team creations a second), but the demo takes seconds. A new group is not usable for a team
+# for 30 simulated seconds, as in the real service, so the first run shows the retries.
+TIME_SCALE = 100.0
+REPLICATION_DELAY = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,13 @@ def demo_config(journal_dir: Path, sample: Path) -> Config:
             },
             "source": {"type": "realsmart-export", "path": str(sample)},
             "school": {"code": "NFA", "name": "Northfield Academy"},
-            "sync": {"teams": {"enabled": False}},
+            "sync": {
+                "teams": {
+                    "creation_retry_seconds": 10.0 / TIME_SCALE,
+                    "poll_seconds": 5.0 / TIME_SCALE,
+                    "poll_timeout_seconds": 120.0 / TIME_SCALE,
+                }
+            },
             "journal": {"path": str(journal_dir / "changes.jsonl")},
         },
         "demo config",
@@ -128,7 +139,9 @@ def run_demo(
     journal_dir = journal_dir or Path(tempfile.mkdtemp(prefix="smartsync-demo-"))
     config = demo_config(journal_dir, sample)
     roster = read_roster(config.source)
-    sim = Simulator(demo_seed(roster), base_url=DEMO_BASE_URL)
+    sim = Simulator(
+        demo_seed(roster), base_url=DEMO_BASE_URL, time_scale=TIME_SCALE, replication_delay=REPLICATION_DELAY
+    )
     runs: list[DemoRun] = []
     client, _tokens = make_graph_client(config, transport=sim.transport())
     with client:

@@ -14,13 +14,13 @@ from typing import TextIO
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from smartsync.plan import Change
 from smartsync.sync import RunResult
 
-MAX_USERS_SHOWN = 12
+MAX_USERS_SHOWN = 6
 
 _SUMMARY_ROWS = (
     ("Groups", ("groups_created", "groups_updated", "groups_deleted")),
@@ -60,7 +60,7 @@ def progress_reporter(console: Console) -> Iterator[Callable[[str, int, int], No
         console=console,
         transient=True,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(label: str, done: int, total: int) -> None:
             if label not in tasks:
@@ -105,9 +105,25 @@ def _describe(change: Change) -> str:
     if change.set_fields:
         verb += " " + ", ".join(f"{k} → {v!r}" for k, v in change.set_fields)
     elif change.op == "group.create" and change.group is not None:
-        verb += f" ({change.group.type})"
+        kind = "education class" if change.group.education_class else change.group.type
+        verb = f"create {kind} group"
+    elif change.op == "team.create" and change.template:
+        verb += f" (template {change.template})"
     people = _users(change)
-    return f"{verb}: {people}" if people else verb
+    count = len(change.users) + len(change.owners)
+    return f"{verb} ({count}): {people}" if people else verb
+
+
+def _describe_many(changes: list[Change]) -> str:
+    if len(changes) == 1:
+        return _describe(changes[0])
+    merged = Change(
+        changes[0].op,
+        changes[0].key,
+        users=tuple(u for c in changes for u in c.users),
+        owners=tuple(u for c in changes for u in c.owners),
+    )
+    return _describe(merged)
 
 
 def render(console: Console, result: RunResult, *, title: str | None = None, verbose: bool = False) -> None:
@@ -132,14 +148,20 @@ def render(console: Console, result: RunResult, *, title: str | None = None, ver
         console.print("[bold]Changes[/bold]")
     for name, indexes in by_object.items():
         key = result.plan.changes[indexes[0]].key
-        console.print(f"  [bold]{name}[/bold] [dim]({key})[/dim]")
+        console.print(f"  [bold]{name}[/bold] [dim]({key})[/dim]", markup=True, highlight=False)
+        # One line per kind of change: a group's 20-at-a-time additions read as one list.
+        merged: dict[str, list[int]] = {}
         for index in indexes:
-            change = result.plan.changes[index]
-            sign, colour = _mark(change.op)
+            merged.setdefault(result.plan.changes[index].op, []).append(index)
+        for op, group in merged.items():
+            changes = [result.plan.changes[i] for i in group]
+            sign, colour = _mark(op)
             status = ""
-            if outcomes is not None and outcomes[index].result != "ok":
-                status = f" [red][{outcomes[index].result}][/red]"
-            console.print(f"    [{colour}]{sign}[/{colour}] {_describe(change)}{status}", markup=True)
+            if outcomes is not None:
+                bad = [outcomes[i].result for i in group if outcomes[i].result != "ok"]
+                if bad:
+                    status = f" [red][{len(bad)} {bad[0]}][/red]"
+            console.print(f"    [{colour}]{sign}[/{colour}] {_describe_many(changes)}{status}", markup=True)
     if not result.plan.changes:
         console.print("No changes: Entra already matches the roster.")
 

@@ -215,6 +215,8 @@ def run_sync(
         progress=progress,
         team_retries=config.sync.teams.creation_retries,
         team_retry_seconds=config.sync.teams.creation_retry_seconds,
+        team_poll_seconds=config.sync.teams.poll_seconds,
+        team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
     )
     result.outcomes = applier.apply(plan.changes)

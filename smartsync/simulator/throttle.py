@@ -1,0 +1,158 @@
+"""Graph's throttling model for identity and access (DESIGN §7), measured on the simulated clock.
+
+Per app per tenant: a resource-unit (RU) budget per 10 s that depends on the tenant's size, and a
+write budget of 3,000 per 150 s. Teams creation has its own per-tenant rates. Budgets are sliding
+windows: a request is admitted when its cost fits in what the last window spent; otherwise the caller
+gets the simulated seconds until enough of that spending has aged out, which is exactly the wait
+after which the same request is admitted (unless other requests spend the budget first, as on Graph).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+RU_WINDOW_SECONDS = 10.0
+WRITE_LIMIT = 3000
+WRITE_WINDOW_SECONDS = 150.0
+TEAM_PUT_PER_SECOND = 6  # PUT /groups/{id}/team, per tenant
+TEAMS_POST_PER_SECOND = 10  # POST /teams, per tenant
+_READ_POSTS = {"getByIds": 3}  # POST actions that read: charged RU but not writes
+# A hair of simulated time added to every wait so that float rounding never lands the retry just short.
+_WAIT_MARGIN = 1e-6
+
+
+def ru_limit_for(user_count: int) -> int:
+    """RU per 10 s by tenant size: under 50 users, 50 to 500, over 500."""
+    if user_count < 50:
+        return 3500
+    if user_count <= 500:
+        return 5000
+    return 8000
+
+
+@dataclass(frozen=True)
+class Cost:
+    ru: int
+    writes: int
+    teams_bucket: str | None = None  # "team_put" or "teams_post" when a Teams rate also applies
+
+
+def graph_segments(path: str) -> list[str]:
+    """The path segments after `/v1.0`, e.g. ['groups', 'abc', 'members']."""
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[0].lower() == "v1.0":
+        parts = parts[1:]
+    return parts
+
+
+def request_cost(method: str, path: str, query: dict[str, str]) -> Cost:
+    """What one Graph request costs, per the documented identity-and-access cost table."""
+    segments = graph_segments(path)
+    lowered = [segment.lower() for segment in segments]
+    method = method.upper()
+    if method in {"GET", "HEAD"}:
+        if lowered == ["users"]:
+            base = 2
+        elif len(lowered) >= 3 and lowered[0] == "groups" and lowered[2] == "members":
+            base = 3
+        else:
+            base = 1
+        options = {key.lower() for key in query}
+        if "$select" in options:
+            base -= 1
+        if "$expand" in options:
+            base += 1
+        return Cost(ru=max(base, 1), writes=0)
+    if method == "POST" and segments and segments[-1] in _READ_POSTS:
+        return Cost(ru=_READ_POSTS[segments[-1]], writes=0)
+    bucket = None
+    if method == "PUT" and len(lowered) == 3 and lowered[0] == "groups" and lowered[2] == "team":
+        bucket = "team_put"
+    elif method == "POST" and lowered == ["teams"]:
+        bucket = "teams_post"
+    return Cost(ru=1, writes=1, teams_bucket=bucket)
+
+
+class SlidingWindow:
+    """Spending over the last `window` seconds against `limit`."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._spent: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def _forget_before(self, now: float) -> None:
+        horizon = now - self.window
+        while self._spent and self._spent[0][0] <= horizon:
+            self._total -= self._spent.popleft()[1]
+
+    def wait_for(self, amount: int, now: float) -> float:
+        """Seconds until `amount` fits (0.0 when it fits now)."""
+        self._forget_before(now)
+        if amount == 0 or self._total + amount <= self.limit:
+            return 0.0
+        excess = self._total + amount - self.limit
+        freed = 0
+        for at, spent in self._spent:
+            freed += spent
+            if freed >= excess:
+                return at + self.window - now + _WAIT_MARGIN
+        return self.window  # more than the whole limit: cannot happen for the costs above
+
+    def take(self, amount: int, now: float) -> None:
+        if amount:
+            self._spent.append((now, amount))
+            self._total += amount
+
+    def spent(self, now: float) -> int:
+        self._forget_before(now)
+        return self._total
+
+
+@dataclass
+class _AppBudget:
+    ru: SlidingWindow
+    writes: SlidingWindow
+
+
+class Throttle:
+    """Admits requests against the budgets, or says how long to wait (simulated seconds)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._apps: dict[str, _AppBudget] = {}
+        self._teams = {
+            "team_put": SlidingWindow(TEAM_PUT_PER_SECOND, 1.0),
+            "teams_post": SlidingWindow(TEAMS_POST_PER_SECOND, 1.0),
+        }
+
+    def _budget(self, app_id: str, user_count: int) -> _AppBudget:
+        budget = self._apps.get(app_id)
+        if budget is None:
+            budget = _AppBudget(
+                ru=SlidingWindow(ru_limit_for(user_count), RU_WINDOW_SECONDS),
+                writes=SlidingWindow(WRITE_LIMIT, WRITE_WINDOW_SECONDS),
+            )
+            self._apps[app_id] = budget
+        budget.ru.limit = ru_limit_for(user_count)  # the tier follows the tenant as it grows
+        return budget
+
+    def admit(self, app_id: str, cost: Cost, now: float, user_count: int) -> float:
+        """0.0 if the request may proceed (its cost is then spent), else the wait in simulated seconds."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            budget = self._budget(app_id, user_count)
+            windows = [(budget.ru, cost.ru), (budget.writes, cost.writes)]
+            if cost.teams_bucket is not None:
+                windows.append((self._teams[cost.teams_bucket], 1))
+            wait = max(window.wait_for(amount, now) for window, amount in windows)
+            if wait > 0.0:
+                return wait
+            for window, amount in windows:
+                window.take(amount, now)
+            return 0.0
