@@ -323,6 +323,9 @@ class Applier:
                 if found is not None:
                     outcome.object_id = found
                     return []
+                if not final:
+                    # Looked up by its marker and not there: creating it again cannot make a duplicate.
+                    return [call]
             outcome.fail(_describe(error))
             return []
         if call.purpose == "team":

@@ -17,6 +17,7 @@ from typing import Any
 
 from smartsync.config import Config, parse_config
 from smartsync.graph import make_graph_client
+from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
 from smartsync.roster import Roster
 from smartsync.sample import bundled_sample_path
@@ -76,15 +77,20 @@ def demo_config(journal_dir: Path, sample: Path) -> Config:
     )
 
 
-def demo_seed(roster: Roster) -> dict[str, Any]:
+def user_id_for(person_id: str) -> str:
+    """The Entra object id the seeded tenant gives a roster person (stable, so tests can name it)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"smartsync-demo/{person_id}"))
+
+
+def demo_seed(roster: Roster, *, missing_every: int | None = MISSING_EVERY) -> dict[str, Any]:
     """Entra as a school has it before smartsync: users for most roster people, a few unmanaged groups."""
     users = []
     for index, person in enumerate(sorted(roster.people, key=lambda p: p.id)):
-        if index % MISSING_EVERY == MISSING_EVERY - 1:
+        if missing_every and index % missing_every == missing_every - 1:
             continue
         users.append(
             {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"smartsync-demo/{person.id}")),
+                "id": user_id_for(person.id),
                 "userPrincipalName": person.email,
                 "mail": person.email,
                 "displayName": person.display_name,
@@ -143,7 +149,8 @@ def run_demo(
         demo_seed(roster), base_url=DEMO_BASE_URL, time_scale=TIME_SCALE, replication_delay=REPLICATION_DELAY
     )
     runs: list[DemoRun] = []
-    client, _tokens = make_graph_client(config, transport=sim.transport())
+    backoff = Backoff(base=0.5 / TIME_SCALE, cap=30.0 / TIME_SCALE)
+    client, _tokens = make_graph_client(config, transport=sim.transport(), backoff=backoff)
     with client:
         for label in ("First run: creates groups, admin units and memberships", "Second run: nothing to do"):
             run_id = new_run_id()

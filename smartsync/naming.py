@@ -102,7 +102,7 @@ _YEAR_IN_KEY = re.compile(r"^[^-]+-[a-z_]+-(\d{4})-")
 
 
 def academic_year_of_key(key: str) -> str | None:
-    """"2025-26" for a year-scoped key such as `NFA-class-2025-4711`."""
+    """ "2025-26" for a year-scoped key such as `NFA-class-2025-4711`."""
     match = _YEAR_IN_KEY.search(key)
     if match is None:
         return None

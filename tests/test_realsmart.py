@@ -278,6 +278,17 @@ def test_duplicate_membership_rows_are_a_note_not_an_error(tmp_path: Path) -> No
     assert roster.notes == ("1 duplicate membership row ignored (memberships.csv line 7 repeats line 3)",)
 
 
+def test_duplicates_are_found_even_when_the_first_row_has_problems_too(tmp_path: Path) -> None:
+    users = USERS.replace("u2,learner", "u2,pupil") + "u2,staff,b.pupil25@Northfield.example,Bo,Pupil,,,\n"
+    with pytest.raises(InvalidExportError) as caught:
+        read_realsmart_export(write_export(tmp_path / "export", users=users))
+    assert [str(p) for p in caught.value.problems] == [
+        "users.csv:3 (column role): unknown role 'pupil'; expected one of learner, staff",
+        "users.csv:5 (column id): duplicate user id 'u2' (first at line 3)",
+        "users.csv:5 (column email): duplicate email 'b.pupil25@Northfield.example' (first at line 3)",
+    ]
+
+
 def test_a_learner_can_never_be_a_teacher_or_mentor(tmp_path: Path) -> None:
     folder = write_export(tmp_path / "export", memberships=MEMBERSHIPS + "g2,u2,teacher\ng1,u3,mentor\n")
     with pytest.raises(InvalidExportError) as caught:

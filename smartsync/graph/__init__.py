@@ -23,8 +23,10 @@ from smartsync.graph.errors import (
     GraphUnavailable,
     TokenError,
 )
+from smartsync.graph.retry import Backoff
 
 __all__ = [
+    "Backoff",
     "GraphAuthError",
     "GraphBadRequest",
     "GraphClient",

@@ -182,6 +182,14 @@ def certificate_credential(pem: bytes, thumbprint: str | None, passphrase: str |
     return credential
 
 
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _aadsts_code(*texts: str | None) -> str | None:
     for text in texts:
         if text:
@@ -335,15 +343,18 @@ class TokenProvider:
         # msal may make further calls after the one that failed; the answer that names an AADSTS code wins.
         last = next((e for e in reversed(seen) if _AADSTS.search(e.text)), seen[0] if seen else None)
         code = _aadsts_code(last.text if last else None, str(exc))
+        answer = _json_object(last.text) if last is not None else None
+        description = str(answer.get("error_description") or "") if answer else ""
         if code is not None:
-            description = ""
-            if last is not None:
-                try:
-                    body = json.loads(last.text)
-                    description = str(body.get("error_description") or "") if isinstance(body, dict) else ""
-                except ValueError:
-                    description = ""
             return self._token_error(code, "sign-in failed", description)
+        if last is not None and answer and "error" in answer:
+            return TokenError(
+                self._clean(
+                    f"Entra ID answered HTTP {last.status} ({answer['error']}) at {last.url.split('?')[0]}: "
+                    f"{description.splitlines()[0] if description else 'no description'}. If this is a "
+                    "server error, try again later; otherwise check the tenant settings in the config."
+                )
+            )
         if last is not None:
             excerpt = strip_html(self._clean(last.text))
             return TokenError(

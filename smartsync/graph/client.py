@@ -176,7 +176,11 @@ def classify(
 
 
 class GraphClient:
-    """Talks to Graph v1.0 at `base_url`; thread-safe; one instance per run."""
+    """Talks to Graph v1.0 at `base_url`; thread-safe; one instance per run.
+
+    `on_response` is called for every HTTP exchange (a `$batch` counts once), from whichever thread
+    made it. Closing the client does not close the token provider that feeds it.
+    """
 
     def __init__(
         self,
@@ -623,8 +627,13 @@ def make_graph_client(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_response: Callable[[ResponseInfo], None] | None = None,
+    backoff: Backoff | None = None,
 ) -> tuple[GraphClient, TokenProvider]:
-    """The Graph client and its token provider for `config.tenant`, tuned by `config.graph`."""
+    """The Graph client and its token provider for `config.tenant`, tuned by `config.graph`.
+
+    `backoff` sets the waits for failures without `Retry-After`; a simulated tenant on a fast clock
+    wants a much smaller base than the real Graph.
+    """
     from smartsync.graph.auth import TokenProvider
 
     tokens = TokenProvider(config.tenant, transport=transport)
@@ -638,5 +647,6 @@ def make_graph_client(
         timeout=config.graph.timeout_seconds,
         sleep=sleep,
         on_response=on_response,
+        backoff=backoff,
     )
     return client, tokens

@@ -34,6 +34,7 @@ class FaultSpec:
     login: bool = False  # also inject into the login endpoints
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", tuple(str(kind) for kind in self.kinds))  # lists are welcome too
         if not 0.0 <= self.rate <= 1.0:
             raise FaultSpecError(f"fault rate must be between 0 and 1, got {self.rate}")
         unknown = [kind for kind in self.kinds if kind not in ALL_KINDS]

@@ -29,12 +29,9 @@ from smartsync.roster import (
     PERSON_ROLES,
     PERSON_STATUSES,
     Group,
-    GroupType,
     Membership,
     MembershipRole,
     Person,
-    PersonRole,
-    PersonStatus,
     Roster,
 )
 
@@ -118,7 +115,7 @@ class _Collected:
 def read_realsmart_export(path: Path) -> Roster:
     """Read and check a Realsmart export at `path` (folder, .zip or .json).
 
-    Raises `InvalidExportError` listing every problem, or `InputDataError` when `path` is missing.
+    Raises `InvalidExportError` (an `InputDataError`) listing every problem, a missing `path` included.
     """
     label = f"realsmart-export: {path}"
     if not path.exists():
@@ -475,85 +472,82 @@ def _looks_like_email(value: str) -> bool:
     return _EMAIL.fullmatch(value) is not None
 
 
-def _unique(
-    records: Iterable[_Record], key: Callable[[_Record], str], column: str, what: str, problems: list[Problem]
-) -> list[_Record]:
-    """Keep the first record for each key; report every later one, naming where the first was."""
+def _repeated(
+    records: list[_Record], key: Callable[[_Record], str], column: str, what: str, problems: list[Problem]
+) -> set[int]:
+    """Positions of records whose key repeats an earlier record's, each reported with where the first was.
+
+    Every row takes part, valid or not, so that all duplicates show up in one pass; empty keys are left to
+    the required-value check.
+    """
     first: dict[str, _Record] = {}
-    kept: list[_Record] = []
-    for record in records:
+    repeated: set[int] = set()
+    for index, record in enumerate(records):
         value = key(record)
-        earlier = first.get(value)
-        if earlier is not None:
+        if not value:
+            continue
+        earlier = first.setdefault(value, record)
+        if earlier is not record:
             problems.append(
                 record.problem(
                     column, f"duplicate {what} '{record.values[column]}' (first at {earlier.label})"
                 )
             )
-            continue
-        first[value] = record
-        kept.append(record)
-    return kept
+            repeated.add(index)
+    return repeated
 
 
 def _people(records: list[_Record], problems: list[Problem]) -> list[Person]:
+    repeated = _repeated(records, lambda r: r.values["id"], "id", "user id", problems)
+    repeated |= _repeated(records, lambda r: r.values["email"].lower(), "email", "email", problems)
     people: list[Person] = []
-    checked: list[tuple[_Record, PersonRole, PersonStatus]] = []
-    for record in records:
-        required_ok = _required(record, USERS.required, problems)
-        role = _choice(record, "role", PERSON_ROLES, problems) if record.values["role"] else None
-        status = _choice(record, "status", PERSON_STATUSES, problems, default="active")
-        email = record.values["email"]
-        if email and not _looks_like_email(email):
-            problems.append(record.problem("email", f"'{email}' is not an email address"))
-            required_ok = False
-        if role == "learner" and status == "active" and not record.values["year_group"]:
-            problems.append(record.problem("year_group", "year_group is empty; it is required for learners"))
-            required_ok = False
-        if required_ok and role is not None and status is not None:
-            checked.append((record, role, status))
-    by_record = {id(r): (role, status) for r, role, status in checked}
-    kept = _unique((r for r, _, _ in checked), lambda r: r.values["id"], "id", "user id", problems)
-    kept = _unique(kept, lambda r: r.values["email"].lower(), "email", "email", problems)
-    for record in kept:
-        role, status = by_record[id(record)]
+    for index, record in enumerate(records):
         v = record.values
-        people.append(
-            Person(
-                id=v["id"],
-                role=role,
-                email=v["email"],
-                first_name=v["first_name"],
-                last_name=v["last_name"],
-                year_group=v["year_group"] or None,
-                status=status,
-                employee_id=v["employee_id"] or None,
-                school=v["school"] or None,
+        ok = _required(record, USERS.required, problems)
+        role = _choice(record, "role", PERSON_ROLES, problems) if v["role"] else None
+        status = _choice(record, "status", PERSON_STATUSES, problems, default="active")
+        if v["email"] and not _looks_like_email(v["email"]):
+            problems.append(record.problem("email", f"'{v['email']}' is not an email address"))
+            ok = False
+        if role == "learner" and status == "active" and not v["year_group"]:
+            problems.append(record.problem("year_group", "year_group is empty; it is required for learners"))
+            ok = False
+        if ok and role is not None and status is not None and index not in repeated:
+            people.append(
+                Person(
+                    id=v["id"],
+                    role=role,
+                    email=v["email"],
+                    first_name=v["first_name"],
+                    last_name=v["last_name"],
+                    year_group=v["year_group"] or None,
+                    status=status,
+                    employee_id=v["employee_id"] or None,
+                    school=v["school"] or None,
+                )
             )
-        )
     return people
 
 
 def _groups(records: list[_Record], problems: list[Problem]) -> list[Group]:
-    checked: list[tuple[_Record, GroupType]] = []
-    for record in records:
-        required_ok = _required(record, GROUPS.required, problems)
-        kind = _choice(record, "type", GROUP_TYPES, problems) if record.values["type"] else None
-        if required_ok and kind is not None:
-            checked.append((record, kind))
-    kinds = {id(r): kind for r, kind in checked}
-    kept = _unique((r for r, _ in checked), lambda r: r.values["id"], "id", "group id", problems)
-    return [
-        Group(
-            id=r.values["id"],
-            name=r.values["name"],
-            type=kinds[id(r)],
-            subject=r.values["subject"] or None,
-            year_group=r.values["year_group"] or None,
-            school=r.values["school"] or None,
-        )
-        for r in kept
-    ]
+    repeated = _repeated(records, lambda r: r.values["id"], "id", "group id", problems)
+    groups: list[Group] = []
+    for index, record in enumerate(records):
+        v = record.values
+        ok = _required(record, GROUPS.required, problems)
+        kind = _choice(record, "type", GROUP_TYPES, problems) if v["type"] else None
+        if ok and kind is not None and index not in repeated:
+            groups.append(
+                Group(
+                    id=v["id"],
+                    name=v["name"],
+                    type=kind,
+                    subject=v["subject"] or None,
+                    year_group=v["year_group"] or None,
+                    school=v["school"] or None,
+                )
+            )
+    return groups
 
 
 def _memberships(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from smartsync.config import Config, TenantConfig
 from smartsync.errors import EXIT_AUTH, AuthError, ConfigError
-from smartsync.graph import TokenError, TokenProvider, make_graph_client
+from smartsync.graph import TokenError, TokenProvider, auth, make_graph_client
 from smartsync.graph.auth import certificate_credential, decode_jwt_claims
 
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
@@ -107,17 +107,20 @@ def test_constructing_the_provider_sends_nothing(login: respx.MockRouter) -> Non
     assert len(login.calls) == 0
 
 
-def test_token_near_expiry_is_fetched_again(login: respx.MockRouter) -> None:
+def test_token_near_expiry_is_fetched_again(login: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
     route = token_route(login).respond(
-        200, json={"token_type": "Bearer", "expires_in": 1, "access_token": ACCESS_TOKEN}
+        200, json={"token_type": "Bearer", "expires_in": 200, "access_token": ACCESS_TOKEN}
     )
+    now = [1000.0]
+    monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=lambda: now[0]))
     provider = TokenProvider(tenant())
 
     provider.token()
-    provider.token()  # still in the first nine tenths of its life
-    time.sleep(0.95)
+    now[0] += 150  # a short-lived token is kept for nine tenths of its life
     provider.token()
-
+    assert route.call_count == 1
+    now[0] += 40
+    provider.token()
     assert route.call_count == 2
 
 
@@ -223,6 +226,21 @@ def test_untrusted_proxy_certificate_suggests_ca_bundle() -> None:
         )
         with pytest.raises(TokenError, match=r"not trusted .*tenant\.ca_bundle"):
             TokenProvider(tenant()).token()
+
+
+def test_server_error_at_the_token_endpoint(login: respx.MockRouter) -> None:
+    token_route(login).respond(
+        503,
+        json={"error": "temporarily_unavailable", "error_description": "The service is busy.\r\nTrace ID: x"},
+    )
+
+    with pytest.raises(TokenError) as caught:
+        TokenProvider(tenant()).token()
+
+    text = str(caught.value)
+    assert (
+        "HTTP 503 (temporarily_unavailable)" in text and "The service is busy" in text and "try again" in text
+    )
 
 
 def test_html_answer_from_a_proxy(login: respx.MockRouter) -> None:
