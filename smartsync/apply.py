@@ -21,6 +21,10 @@ from smartsync.naming import au_description, group_description
 from smartsync.plan import Change
 from smartsync.state import UserRef
 
+# Follow-up requests (one reference at a time after a refused bulk add, a creation looked up and
+# sent again after a lost answer, the rename after an archive) get this many rounds per phase.
+FOLLOW_UP_ROUNDS = 3
+
 PHASES: tuple[frozenset[str], ...] = (
     frozenset({"group.create", "admin_unit.create"}),
     frozenset(
@@ -135,9 +139,16 @@ class Applier:
         retry: list[_Call] = []
         for call, result in zip(calls, results, strict=True):
             retry.extend(self._settle(call, result))
-        if retry:
-            for call, result in zip(retry, self.client.batch([c.request for c in retry]), strict=True):
-                self._settle(call, result, final=True)
+        for round_ in range(1, FOLLOW_UP_ROUNDS + 1):
+            if not retry:
+                break
+            results = self.client.batch([c.request for c in retry])
+            final = round_ == FOLLOW_UP_ROUNDS
+            retry = [
+                f
+                for call, result in zip(retry, results, strict=True)
+                for f in self._settle(call, result, final=final)
+            ]
         self._retry_new_teams(outcomes)
         self._wait_for_teams(outcomes)
         for outcome in outcomes:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smartsync.graph import GraphClient, GraphRequest
+from smartsync.graph import GraphClient, GraphRequest, GraphThrottled, GraphUnavailable
 from smartsync.naming import (
     key_from_au_description,
     key_from_nickname,
@@ -153,12 +153,13 @@ def _read_member_lists(
     results = client.batch([GraphRequest("GET", f"{path}?{params}") for path in paths])
     out: dict[str, frozenset[UserRef]] = {}
     for done, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
-        if result.error is not None:
+        if result.error is not None and not isinstance(result.error, GraphUnavailable | GraphThrottled):
             raise result.error
-        body = result.body if isinstance(result.body, dict) else {}
+        body = result.body if isinstance(result.body, dict) and result.error is None else {}
         refs = _refs(body.get("value") or [])
-        if body.get("@odata.nextLink"):
-            # Rare (more than 999 members): read the whole list again with paging.
+        if result.error is not None or body.get("@odata.nextLink"):
+            # Still failing after the batch's retries, or more than 999 members: read this one list
+            # on its own (with a fresh set of retries, and paging).
             refs = _refs(client.get_all(path, {"$select": MEMBER_SELECT, "$top": PAGE}))
         out[path] = frozenset(refs)
         if progress is not None:

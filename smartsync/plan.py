@@ -284,14 +284,26 @@ def _archive(current: GroupState, rules: RemovalRules) -> Change:
     )
 
 
-def hold_removals(plan: Plan, reason: str) -> Plan:
-    """The plan without removals, deletions and archives (the summer quiet window)."""
+def hold_removals(plan: Plan, reason: str, frozen_keys: frozenset[str] = frozenset()) -> Plan:
+    """The plan without removals, deletions and archives (the summer quiet window).
+
+    Changes to `frozen_keys` (this year's classes, while the MIS may already hold next year's) are
+    held back entirely, so no pupil is added to a class that is about to end.
+    """
     removing = ("group.members.remove", "group.owners.remove", "admin_unit.members.remove")
-    held = [c for c in plan.changes if c.is_delete or c.op in removing]
-    if not held:
+
+    def held(c: Change) -> bool:
+        return c.is_delete or c.op in removing or c.key in frozen_keys
+
+    waiting = [c for c in plan.changes if held(c)]
+    if not waiting:
         return plan
-    kept = tuple(c for c in plan.changes if not (c.is_delete or c.op in removing))
-    note = Notice("quiet_window", f"{len(held)} removal, deletion or archive changes held back: {reason}")
+    kept = tuple(c for c in plan.changes if not held(c))
+    note = Notice(
+        "quiet_window",
+        f"{len(waiting)} changes held back (removals, deletions, archives and changes to this year's "
+        f"classes): {reason}",
+    )
     return replace(plan, changes=kept, notices=(*plan.notices, note))
 
 

@@ -18,6 +18,7 @@ from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
+from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
@@ -159,12 +160,21 @@ def compute_plan(
     plan = diff(want, have, rules=rules)
     if in_quiet_window(today, config.year):
         year = academic_year(today, config.year)
+        # With a derived academic year the MIS may already hold next year's classes under this
+        # year's key; an explicitly set year (to build next year's classes early) is trusted.
+        frozen = frozenset() if config.year.academic_year else _year_scoped_keys(want, have)
         plan = hold_removals(
             plan,
             f"the summer quiet window runs until the {year.start_year + 1} academic year starts "
             f"(year.start {config.year.start}); the first run from then on applies them.",
+            frozen,
         )
     return plan, want, have
+
+
+def _year_scoped_keys(want: DesiredState, have: ActualState) -> frozenset[str]:
+    wanted = {key for key, spec in want.groups.items() if spec.academic_year}
+    return frozenset(wanted | {key for key in have.groups if academic_year_of_key(key)})
 
 
 def run_sync(
