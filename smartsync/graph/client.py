@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -102,6 +102,7 @@ class _Retry:
     error: GraphError
     retry_after: float | None
     throttled: bool
+    received_at: float | None = None  # on the client's clock, when one is given
 
 
 _Outcome = GraphResult | _Retry
@@ -195,6 +196,7 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         on_response: Callable[[ResponseInfo], None] | None = None,
         backoff: Backoff | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api = f"{self.base_url}/{API_VERSION}"
@@ -204,7 +206,10 @@ class GraphClient:
         self.concurrency = max(1, concurrency)
         self.max_retries = max(0, max_retries)
         self._sleep = sleep
+        # With a clock, waits run from when the answer came, so threads throttled together resume together.
+        self._clock = clock
         self._on_response = on_response
+        self._close_hooks: list[Callable[[], None]] = []
         self._backoff = backoff or Backoff()
         self._pacer = Pacer(self.concurrency, sleep)
         self._http = httpx.Client(
@@ -219,6 +224,12 @@ class GraphClient:
 
     def close(self) -> None:
         self._http.close()
+        for hook in self._close_hooks:
+            hook()
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Run `hook` when this client closes (the token provider's connections close with it)."""
+        self._close_hooks.append(hook)
 
     def __enter__(self) -> GraphClient:
         return self
@@ -381,7 +392,9 @@ class GraphClient:
             parsed = parse_body(response.content, response.headers)
             response_headers = dict(response.headers)
             self._report(method, path, response.status_code, attempt, started, headers=response_headers)
-            return classify(method, path, idempotent, response.status_code, response_headers, parsed)
+            return self._stamped(
+                classify(method, path, idempotent, response.status_code, response_headers, parsed)
+            )
         finally:
             self._pacer.release(throttled)
 
@@ -423,6 +436,7 @@ class GraphClient:
                 )
         finally:
             self._pacer.release(throttled)
+        outcomes = [self._stamped(outcome) for outcome in outcomes]
         # Wait only for items that will be sent again; the others have used up their retries.
         again = [
             (item_attempt, outcome)
@@ -567,6 +581,11 @@ class GraphClient:
     def _exhausted(retry: _Retry) -> GraphResult:
         return GraphResult(retry.error.status or NO_STATUS, None, {}, error=retry.error)
 
+    def _stamped(self, outcome: _Outcome) -> _Outcome:
+        if self._clock is None or not isinstance(outcome, _Retry):
+            return outcome
+        return replace(outcome, received_at=self._clock())
+
     def _wait(self, retry: _Retry, attempt: int) -> None:
         self._wait_for([retry], attempt)
 
@@ -574,8 +593,11 @@ class GraphClient:
         """Wait before the next attempt: a 429 holds every sender back, other failures only this one."""
         throttled = [r for r in retries if r.throttled]
         chosen = throttled or list(retries)
+        now = self._clock() if self._clock is not None else None
         seconds = max(
-            r.retry_after if r.retry_after is not None else self._backoff.delay(attempt) for r in chosen
+            (r.retry_after if r.retry_after is not None else self._backoff.delay(attempt))
+            - (now - r.received_at if now is not None and r.received_at is not None else 0.0)
+            for r in chosen
         )
         if throttled:
             self._pacer.pause(seconds)
@@ -628,11 +650,13 @@ def make_graph_client(
     sleep: Callable[[float], None] = time.sleep,
     on_response: Callable[[ResponseInfo], None] | None = None,
     backoff: Backoff | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> tuple[GraphClient, TokenProvider]:
     """The Graph client and its token provider for `config.tenant`, tuned by `config.graph`.
 
     `backoff` sets the waits for failures without `Retry-After`; a simulated tenant on a fast clock
-    wants a much smaller base than the real Graph.
+    wants a much smaller base than the real Graph. With `clock` (seconds, monotonic), a wait for
+    `Retry-After` counts from when the answer arrived rather than from when the wait began.
     """
     from smartsync.graph.auth import TokenProvider
 
@@ -648,5 +672,7 @@ def make_graph_client(
         sleep=sleep,
         on_response=on_response,
         backoff=backoff,
+        clock=clock,
     )
+    client.on_close(tokens.close)
     return client, tokens
