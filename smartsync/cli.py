@@ -427,7 +427,15 @@ def demo(obj: Context) -> None:
 
 @cli.group()
 def simulator() -> None:
-    """The built-in simulated Entra tenant, for trying a config safely and for integration tests."""
+    """The built-in simulated Entra tenant, for trying a config safely and for integration tests.
+
+    It speaks the part of Microsoft Graph smartsync uses, with Graph's rules, quotas and errors,
+    and never touches a real tenant.
+
+    \b
+    Example:
+      smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
+    """
 
 
 @simulator.command("serve")
@@ -555,16 +563,35 @@ def check_credentials(obj: Context, as_json: bool) -> None:
     """
     import json
 
-    from smartsync.credentials import check
-    from smartsync.errors import EXIT_AUTH
+    from smartsync.credentials import check, sign_in_failure
+    from smartsync.errors import EXIT_AUTH, AuthError
     from smartsync.graph import make_graph_client
 
     config, _path = obj.load()
-    client, tokens = make_graph_client(config)
-    with client:
-        tokens.token()
-        roles = tokens.claims().get("roles") or []
-        report = check(config, roles, client)
+    try:
+        client, tokens = make_graph_client(config)
+        with client:
+            tokens.token()
+            roles = tokens.claims().get("roles") or []
+            report = check(config, roles, client)
+    except (SmartsyncError, GraphError) as exc:
+        # Monitoring reads --json whatever happened; Graph failing after sign-in is still "not ok" (3).
+        failure: SmartsyncError = (
+            exc
+            if isinstance(exc, SmartsyncError)
+            else AuthError(
+                f"Signed in, but Microsoft Graph at {config.tenant.graph_url} failed: {exc}. Check "
+                "tenant.graph_endpoint and tenant.cloud (they must match the sign-in cloud), then try again."
+            )
+        )
+        if not as_json:
+            raise failure from None
+        code = getattr(exc, "code", None)
+        document = sign_in_failure(
+            code if isinstance(code, str) else None, str(failure), signed_in=isinstance(exc, GraphError)
+        )
+        click.echo(json.dumps(document, indent=2))
+        sys.exit(failure.exit_code)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
