@@ -183,6 +183,8 @@ class _GroupBuilder:
             team_template=template,
             education_class=template == "educationClass",
             academic_year=self.year.label if scoped else None,
+            year_group=fields.get("year_group"),
+            school=school,
         )
 
     def build(self) -> dict[str, GroupSpec]:
@@ -269,7 +271,12 @@ def _admin_units(
         if several and "{school_code}" not in acfg.name_template(name_kind):
             name = f"{name} ({school})"
         units[key] = AdminUnitSpec(
-            key=key, display_name=name, members=frozenset(people), restricted=acfg.restricted_management
+            key=key,
+            display_name=name,
+            members=frozenset(people),
+            restricted=acfg.restricted_management,
+            year_group=extra.get("year_group"),
+            school=school,
         )
 
     for school in schools:

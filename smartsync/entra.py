@@ -23,7 +23,7 @@ from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, 
 
 USER_SELECT = "id,userPrincipalName,mail,employeeId"
 GROUP_SELECT = "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions"
-MEMBER_SELECT = "id,userPrincipalName"
+MEMBER_SELECT = "id,userPrincipalName,displayName"
 PAGE = "999"
 
 Progress = Callable[[str, int, int], None]
@@ -142,7 +142,12 @@ def _read_admin_units(client: GraphClient, progress: Progress | None) -> dict[st
 
 
 def _refs(rows: Sequence[dict[str, Any]]) -> set[UserRef]:
-    return {UserRef(r.get("userPrincipalName") or r["id"], r["id"]) for r in rows if r.get("id")}
+    """Users by sign-in address; groups (members of units) by display name."""
+    return {
+        UserRef(r.get("userPrincipalName") or r.get("displayName") or r["id"], r["id"])
+        for r in rows
+        if r.get("id")
+    }
 
 
 def _read_member_lists(

@@ -51,6 +51,8 @@ class GroupSpec:
     # Created through /education/classes so that the educationClass team template is allowed.
     education_class: bool = False
     academic_year: str | None = None
+    year_group: str | None = None
+    school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class AdminUnitSpec:
     display_name: str
     members: frozenset[UserRef] = frozenset()
     restricted: bool = False
+    year_group: str | None = None  # set on year-group units
+    school: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ one before it. `plan` and `run --dry-run` stop after the safety check and never 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
-from smartsync.state import ActualState, DesiredState
+from smartsync.state import ActualState, DesiredState, UserRef
 
 FEATURES = ("groups", "admin-units", "teams")
 Progress = Callable[[str, int, int], None]
@@ -151,6 +151,8 @@ def compute_plan(
             matched_people=want.matched_people,
         )
     have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    if units and config.sync.admin_units.include_groups:
+        want = with_groups_in_year_units(want, have)
     rules = RemovalRules(
         group=config.removal.group,
         team=config.removal.team,
@@ -170,6 +172,26 @@ def compute_plan(
             frozen,
         )
     return plan, want, have
+
+
+def with_groups_in_year_units(want: DesiredState, have: ActualState) -> DesiredState:
+    """Year units also hold that year's managed groups (those that exist already: new ones next run)."""
+    by_year: dict[tuple[str | None, str], set[UserRef]] = {}
+    for key, spec in want.groups.items():
+        current = have.groups.get(key)
+        if spec.year_group and current is not None and not current.archived:
+            by_year.setdefault((spec.school, spec.year_group), set()).add(
+                UserRef(current.display_name, current.id)
+            )
+    units = {
+        key: replace(
+            unit, members=unit.members | frozenset(by_year.get((unit.school, unit.year_group), set()))
+        )
+        if unit.year_group
+        else unit
+        for key, unit in want.admin_units.items()
+    }
+    return replace(want, admin_units=units)
 
 
 def _year_scoped_keys(want: DesiredState, have: ActualState) -> frozenset[str]:

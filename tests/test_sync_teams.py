@@ -181,3 +181,22 @@ def test_existing_plain_class_group_is_not_converted(tmp_path: Path) -> None:
         plan = t.sync(ROSTER, dry_run=True, today=AUTUMN).plan
         assert plan.changes == ()
         assert "class_group_not_education_class" in [n.code for n in plan.notices]
+
+
+def test_year_units_can_also_hold_that_years_groups(tmp_path: Path) -> None:
+    overrides = {"sync": {"teams": {"enabled": False}, "admin_units": {"include_groups": True}}}
+    with tenant(tmp_path, ROSTER, **overrides) as t:
+        t.sync(ROSTER)  # creates the groups; they join their year's unit once they exist
+        second = t.sync(ROSTER)
+        added = [c for c in second.plan.changes if c.op == "admin_unit.members.add"]
+        assert [c.name for c in added] == ["Year 7", "Year 8"]
+        year7 = units(t)["Year 7"]["members"]
+        groups = t.managed_groups()
+        for nickname in (
+            "smartsync-NFA-class-2025-4711",
+            "smartsync-NFA-mentor-M7A",
+            "smartsync-NFA-year-Year_7",
+        ):
+            assert groups[nickname]["id"] in year7
+        assert groups["smartsync-NFA-class-2025-4712"]["id"] in units(t)["Year 8"]["members"]
+        assert t.sync(ROSTER).plan.changes == ()
