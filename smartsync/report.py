@@ -126,7 +126,19 @@ def _describe_many(changes: list[Change]) -> str:
     return _describe(merged)
 
 
-def render(console: Console, result: RunResult, *, title: str | None = None, verbose: bool = False) -> None:
+def render(
+    console: Console,
+    result: RunResult,
+    *,
+    title: str | None = None,
+    verbose: bool = False,
+    quiet: bool = False,
+) -> None:
+    """The report: summary table, changes per object, warnings, failures, and the verdict.
+
+    `quiet` leaves out the per-object changes and lists warnings only by count (cron mail that is
+    read only when something went wrong); `verbose` lists every warning.
+    """
     heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
     console.print(f"[bold]{heading}[/bold]" + (f"  run {result.run_id}" if result.run_id else ""))
 
@@ -143,7 +155,8 @@ def render(console: Console, result: RunResult, *, title: str | None = None, ver
     outcomes = result.outcomes
     by_object: dict[str, list[int]] = {}
     for index, change in enumerate(result.plan.changes):
-        by_object.setdefault(change.name or change.key, []).append(index)
+        if not quiet:
+            by_object.setdefault(change.name or change.key, []).append(index)
     if by_object:
         console.print("[bold]Changes[/bold]")
     for name, indexes in by_object.items():
@@ -166,7 +179,11 @@ def render(console: Console, result: RunResult, *, title: str | None = None, ver
         console.print("No changes: Entra already matches the roster.")
 
     notices = result.plan.notices
-    if notices or result.warnings:
+    if quiet and (notices or result.warnings):
+        count = len(notices) + len(result.warnings)
+        plural = "s" if count != 1 else ""
+        console.print(f"{count} warning{plural} (run without -q, or `smartsync plan`, to see them)")
+    elif notices or result.warnings:
         console.print(f"[bold yellow]Warnings ({len(notices) + len(result.warnings)})[/bold yellow]")
         shown = notices if verbose else notices[:25]
         for notice in shown:
