@@ -52,6 +52,25 @@ class DemoRun:
     result: RunResult
 
 
+@dataclass(frozen=True)
+class DemoOutcome:
+    runs: list[DemoRun]
+    journal: Path
+    simulator: Simulator
+    unmanaged_before: list[dict[str, Any]]
+
+    @property
+    def unmanaged_untouched(self) -> bool:
+        return unmanaged_groups(self.simulator) == self.unmanaged_before
+
+
+def unmanaged_groups(sim: Simulator) -> list[dict[str, Any]]:
+    """The tenant's groups that smartsync does not own, exactly as the tenant holds them."""
+    return [
+        g for g in sim.dump_state()["groups"] if not str(g.get("mailNickname", "")).startswith("smartsync-")
+    ]
+
+
 def demo_config(journal_dir: Path, sample: Path) -> Config:
     return parse_config(
         {
@@ -139,7 +158,7 @@ def run_demo(
     *,
     journal_dir: Path | None = None,
     sample: Path | None = None,
-) -> tuple[list[DemoRun], Path, Simulator]:
+) -> DemoOutcome:
     """Run the sync twice against a fresh simulated tenant; `show` prints each run's report."""
     sample = sample or bundled_sample_path()
     journal_dir = journal_dir or Path(tempfile.mkdtemp(prefix="smartsync-demo-"))
@@ -149,6 +168,7 @@ def run_demo(
         demo_seed(roster), base_url=DEMO_BASE_URL, time_scale=TIME_SCALE, replication_delay=REPLICATION_DELAY
     )
     runs: list[DemoRun] = []
+    before = unmanaged_groups(sim)
     backoff = Backoff(base=0.5 / TIME_SCALE, cap=30.0 / TIME_SCALE)
     client, _tokens = make_graph_client(config, transport=sim.transport(), backoff=backoff)
     with client:
@@ -167,4 +187,4 @@ def run_demo(
             run = DemoRun(label, result)
             runs.append(run)
             show(run)
-    return runs, config.journal.path, sim
+    return DemoOutcome(runs, config.journal.path, sim, before)
