@@ -97,12 +97,33 @@ class SourceConfig(_Model):
     path: Path | None = None
     url: str | None = None
     token: SecretStr | None = None
+    # realsmart-https: TLS trust for a re-signing proxy or a private CA, and how patient to be.
+    ca_bundle: Path | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    # oneroster-csv / sds-csv: grade -> year group entries that replace the US default (grade 9 is
+    # Year 10); and the domain appended to usernames that are not sign-in addresses (SDS v1 "OKlein").
+    grade_map: dict[str, str] = Field(default_factory=dict)
+    username_domain: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grade_keys_as_text(cls, data: Any) -> Any:
+        # YAML reads `9: Year 10` with an integer key; grades are text (`09`, `KG`).
+        if isinstance(data, dict) and isinstance(data.get("grade_map"), dict):
+            grades = {str(k): "" if v is None else str(v) for k, v in data["grade_map"].items()}
+            return {**data, "grade_map": grades}
+        return data
 
     @model_validator(mode="after")
     def _location(self) -> SourceConfig:
         if self.type == "realsmart-https":
             if not self.url:
                 raise ValueError("source.url is required for type realsmart-https")
+            if not self.url.lower().startswith("https://"):
+                raise ValueError(
+                    "source.url must start with https:// (the bearer token must not travel in clear)"
+                )
         elif self.path is None:
             raise ValueError(f"source.path is required for type {self.type}")
         return self
@@ -175,6 +196,8 @@ class AdminUnitsConfig(_Model):
     units: list[AdminUnitKind] = Field(default_factory=_default_au_units)
     names: dict[AdminUnitNameKey, str] = Field(default_factory=_default_au_names)
     restricted_management: bool = False
+    # Also place each year's managed groups (classes, mentor and year groups) in that year's unit.
+    include_groups: bool = False
 
     def name_template(self, kind: str) -> str:
         names: dict[str, str] = {k: v for k, v in _default_au_names().items()}

@@ -14,6 +14,7 @@ from typing import Any
 from smartsync.config import Config
 from smartsync.errors import Problem
 from smartsync.roster import Roster
+from smartsync.sources.mapping import MAPPING_NOTE
 
 # How many group names to show inline before summarising the rest as "and N more".
 _SHOWN_NAMES = 5
@@ -38,6 +39,9 @@ class ValidationSummary:
     learners_without_year_group: int
     groups_without_owner: tuple[str, ...]  # group names with no active teacher or mentor
     notes: tuple[str, ...]  # things worth knowing that are not errors
+    # What a non-Realsmart source was mapped to ("grade 9 → Year 10: 30 learners"), in reading order.
+    mappings: tuple[str, ...] = ()
+    schools: tuple[str, ...] = ()  # school codes of a trust's roster; empty: all are the config's school
 
     @property
     def groups(self) -> dict[str, int]:
@@ -65,6 +69,8 @@ class ValidationSummary:
             "active_memberships": self.active_memberships,
             "learners_without_year_group": self.learners_without_year_group,
             "groups_without_owner": list(self.groups_without_owner),
+            "schools": list(self.schools),
+            "mappings": list(self.mappings),
             "notes": list(self.notes),
             "problems": [
                 {"file": p.file, "line": p.line, "column": p.column, "message": p.message} for p in problems
@@ -74,9 +80,16 @@ class ValidationSummary:
     def render_text(self, problems: Sequence[Problem] = ()) -> list[str]:
         """Plain lines for a terminal or cron mail."""
         derived = len(self.derived_year_groups)
-        derived_note = f" ({derived} derived from users.csv)" if derived else ""
-        lines = [
-            f"Source: {self.source}",
+        # The Realsmart export lists people in users.csv; other sources derive year groups from grades.
+        origin = "the learners' grades" if self.mappings else "users.csv"
+        derived_note = f" ({derived} derived from {origin})" if derived else ""
+        lines = [f"Source: {self.source}"]
+        if self.schools:
+            lines.append(f"Schools: {len(self.schools)} ({_some(self.schools)})")
+        if self.mappings:
+            lines.append("Mapped:")
+            lines.extend(f"  {mapping}" for mapping in self.mappings)
+        lines += [
             f"People: {self.learners} learners, {self.staff} staff active "
             f"({self.suspended} suspended, {self.left} left: not synced)",
             f"Groups: {self.class_groups} class, {self.mentor_groups} mentor, "
@@ -85,7 +98,12 @@ class ValidationSummary:
         ]
         if self.learners_without_year_group:
             lines.append(
-                f"Learners without a year group: {self.learners_without_year_group} (suspended or left)"
+                f"Learners without a year group: {self.learners_without_year_group} "
+                + (
+                    "(no grade, or one source.grade_map does not map)"
+                    if self.mappings
+                    else "(suspended or left)"
+                )
             )
         if self.groups_without_owner:
             lines.append(
@@ -155,7 +173,13 @@ def validate_roster(roster: Roster, config: Config | None = None) -> ValidationS
         active_memberships=sum(1 for m in roster.memberships if m.user_id in active_ids),
         learners_without_year_group=sum(1 for p in roster.learners if not p.year_group),
         groups_without_owner=tuple(g.name for g in roster.groups if g.id not in owned),
-        notes=(*roster.notes, *_config_notes(roster, config)),
+        notes=(*(n for n in roster.notes if not n.startswith(MAPPING_NOTE)), *_config_notes(roster, config)),
+        mappings=tuple(n.removeprefix(MAPPING_NOTE) for n in roster.notes if n.startswith(MAPPING_NOTE)),
+        schools=tuple(
+            sorted(
+                {p.school for p in roster.people if p.school} | {g.school for g in roster.groups if g.school}
+            )
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from smartsync.cli import cli
 from smartsync.config import SourceConfig
-from smartsync.errors import ConfigError, InputDataError
+from smartsync.errors import InputDataError
 from smartsync.roster import Membership
 from smartsync.sources import InvalidExportError, read_realsmart_export, read_roster
 
@@ -340,9 +340,3 @@ def test_relative_source_path_through_the_cli_does_not_depend_on_the_working_dir
     result = CliRunner().invoke(cli, ["--config", str(config), "validate"])
     assert result.exit_code == 0, result.output
     assert "People: 1 learners, 1 staff active (1 suspended, 0 left" in result.stdout
-
-
-def test_unsupported_source_type_says_so() -> None:
-    source = SourceConfig(type="oneroster-csv", path=Path("x"))
-    with pytest.raises(ConfigError, match=r"source\.type 'oneroster-csv' is not supported yet"):
-        read_roster(source)

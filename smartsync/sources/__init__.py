@@ -1,7 +1,9 @@
 """Roster sources: read a school's roster export into a validated `Roster`.
 
-`read_roster` dispatches on `source.type` of the config; each reader collects every problem in its
-input and raises `InputDataError` listing them, so nothing downstream runs on a half-valid roster.
+`read_roster` dispatches on `source.type` of the config: the Realsmart export (`realsmart`), the same
+export over HTTPS (`https`), OneRoster CSV (`oneroster`) and School Data Sync CSV (`sds`). Each reader
+collects every problem in its input and raises `InputDataError` listing them, so nothing downstream
+runs on a half-valid roster; each maps its format onto the same `Roster`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from pathlib import Path
 from smartsync.config import SourceConfig
 from smartsync.errors import ConfigError
 from smartsync.roster import Roster
+from smartsync.sources.mapping import GradeMap
+from smartsync.sources.oneroster import read_oneroster
 from smartsync.sources.realsmart import InvalidExportError, read_realsmart_export
+from smartsync.sources.sds import read_sds
 
 
 def resolve_source_path(path: Path, base_dir: Path | None) -> Path:
@@ -23,14 +28,35 @@ def resolve_source_path(path: Path, base_dir: Path | None) -> Path:
 
 
 def read_roster(source: SourceConfig, *, base_dir: Path | None = None) -> Roster:
-    """Read the roster the config's `source` names; raise `InputDataError` listing every problem."""
+    """Read the roster the config's `source` names; raise `InputDataError` listing every problem.
+
+    `realsmart-https` raises `ConfigError` when the server refuses the token and `InputDataError` when
+    the export cannot be fetched whole.
+    """
+    if source.type == "realsmart-https":
+        from smartsync.sources.https import read_realsmart_https
+
+        return read_realsmart_https(source)
+    assert source.path is not None  # the config model requires a path for the file-based types
+    path = resolve_source_path(source.path, base_dir)
+    grade_map = GradeMap(source.grade_map)
+    if source.type == "oneroster-csv":
+        return read_oneroster(path, grade_map=grade_map, username_domain=source.username_domain)
+    if source.type == "sds-csv":
+        return read_sds(path, grade_map=grade_map, username_domain=source.username_domain)
     if source.type == "realsmart-export":
-        assert source.path is not None  # the config model requires a path for this type
-        return read_realsmart_export(resolve_source_path(source.path, base_dir))
+        return read_realsmart_export(path)
     raise ConfigError(
-        f"source.type '{source.type}' is not supported yet; use source.type: realsmart-export with "
-        "source.path pointing at the export folder, .zip or .json file."
+        f"source.type '{source.type}' is not known; use realsmart-export, realsmart-https, oneroster-csv "
+        "or sds-csv."
     )
 
 
-__all__ = ["InvalidExportError", "read_realsmart_export", "read_roster", "resolve_source_path"]
+__all__ = [
+    "InvalidExportError",
+    "read_oneroster",
+    "read_realsmart_export",
+    "read_roster",
+    "read_sds",
+    "resolve_source_path",
+]

@@ -150,6 +150,20 @@ def read_realsmart_export(path: Path) -> Roster:
     return roster
 
 
+def read_realsmart_document(document: Any, name: str, label: str) -> Roster:
+    """Check an export already parsed from JSON (the HTTPS source) exactly as a .json file is checked.
+
+    `name` is what problems point at; `label` says where the roster came from.
+    """
+    collected = _collect_json_document(
+        name, document, _Collected({spec.file: None for spec in TABLES}, [], [])
+    )
+    roster = _build_roster(collected, label)
+    if collected.problems:
+        raise InvalidExportError(_in_reading_order(collected.problems), label, roster)
+    return roster
+
+
 def _in_reading_order(problems: list[Problem]) -> list[Problem]:
     """Users, groups, then memberships, each top to bottom: the order a person fixes them in."""
 
@@ -361,6 +375,10 @@ def _collect_json(path: Path) -> _Collected:
             Problem(name, exc.lineno, None, f"is not valid JSON: {exc.msg} (column {exc.colno})")
         )
         return collected
+    return _collect_json_document(name, document, collected)
+
+
+def _collect_json_document(name: str, document: Any, collected: _Collected) -> _Collected:
     if not isinstance(document, dict):
         collected.problems.append(
             Problem(
@@ -637,5 +655,6 @@ __all__ = [
     "USERS",
     "InvalidExportError",
     "TableSpec",
+    "read_realsmart_document",
     "read_realsmart_export",
 ]
