@@ -109,12 +109,19 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, quiet: bool)
     "source_path",
     type=click.Path(path_type=Path),
     metavar="PATH",
-    help="Check this Realsmart export (folder, .zip or .json) instead of the config's source; "
+    help="Check this export (folder, .zip or .json) instead of the config's source; "
     "no config file is needed.",
+)
+@click.option(
+    "--source-type",
+    type=click.Choice(["realsmart-export", "oneroster-csv", "sds-csv"]),
+    default="realsmart-export",
+    show_default=True,
+    help="The format of the --source export.",
 )
 @click.pass_obj
 @_handle_errors
-def validate(obj: Context, as_json: bool, source_path: Path | None) -> None:
+def validate(obj: Context, as_json: bool, source_path: Path | None, source_type: str) -> None:
     """Check the config and the roster source; never contacts Entra.
 
     Prints counts (learners, staff, groups per kind, memberships) and every problem found, with file,
@@ -125,6 +132,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None) -> None:
       smartsync --config smartsync.yaml validate
       smartsync --config smartsync.yaml validate --json
       smartsync validate --source /var/lib/smartsync/export.zip
+      smartsync validate --source ./sds-files --source-type sds-csv
     """
     import json
 
@@ -135,7 +143,8 @@ def validate(obj: Context, as_json: bool, source_path: Path | None) -> None:
 
     config: Config | None = None
     if source_path is not None:
-        source, base_dir = SourceConfig(type="realsmart-export", path=source_path), None
+        source = SourceConfig.model_validate({"type": source_type, "path": source_path})
+        base_dir = None
     else:
         config, config_file = obj.load()
         source, base_dir = config.source, config_file.parent
@@ -297,7 +306,9 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     def tell(status: str, message: str, summary: dict[str, int]) -> None:
         if dry_run:
             return
-        outcome = RunOutcome(status, config.school.code, summary, message, run_id, tuple(expiring))
+        outcome = RunOutcome(
+            status, config.school.name or config.school.code, summary, message, run_id, tuple(expiring)
+        )
         for warning in notify(config.notifications, outcome):
             click.echo(f"warning: {warning}", err=True)
 
@@ -337,7 +348,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     if as_json:
         click.echo(json.dumps(result.document(), indent=2, ensure_ascii=False))
     else:
-        render(console, result, verbose=obj.verbose)
+        render(console, result, verbose=obj.verbose, quiet=obj.quiet)
     message = result.refused.message if result.refused is not None and not result.forced else ""
     if result.failed:
         message = f"{len(result.failed)} changes failed; the first: {result.failed[0].error}"
@@ -418,7 +429,17 @@ def demo(obj: Context) -> None:
         console.rule(run.label)
         render(console, run.result, title=run.label, verbose=obj.verbose)
 
-    runs, journal_path, _sim = run_demo(show)
+    console.print(
+        "A simulated Entra tenant (its clock running 100 times faster) with users for the bundled sample "
+        "school and three groups smartsync does not own.",
+        markup=False,
+    )
+    outcome = run_demo(show)
+    names = ", ".join(str(g["displayName"]) for g in outcome.unmanaged_before)
+    verdict = "left exactly as they were" if outcome.unmanaged_untouched else "CHANGED (this is a bug)"
+    click.echo(f"\nGroups smartsync does not own ({names}): {verdict}.")
+    journal_path = outcome.journal
+    runs = outcome.runs
     click.echo(
         f"\nThe journal of both runs is in {journal_path} (try `smartsync log --journal {journal_path}`)."
     )
@@ -554,7 +575,9 @@ def check_credentials(obj: Context, as_json: bool) -> None:
 
     Names each missing application permission with the feature that needs it, lists granted
     permissions that no enabled feature uses (least privilege), and warns 30 days before the app's
-    secret or certificate expires. Exit 0 when smartsync can run, 3 when it cannot.
+    secret or certificate expires. Exit 0 when smartsync can run, 3 when it cannot (2 for a config
+    error). With --json one object is printed whatever happened, including a failed sign-in
+    ("signed_in": false and "error": {"code", "message"}). docs/setup.md explains each message.
 
     \b
     Example:

@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,13 +31,16 @@ from smartsync.graph.retry import is_tls_failure
 from smartsync.graph.tls import tls_verify
 
 if TYPE_CHECKING:
-    from smartsync.config import TenantConfig
+    from smartsync.config import Certificate, TenantConfig
 
 # Refresh this long before expiry so that a token never runs out in the middle of a batch; short-lived
 # tokens (a simulated tenant on a fast clock) refresh after nine tenths of their life instead.
 REFRESH_MARGIN_SECONDS = 300.0
 REFRESH_MARGIN_FRACTION = 0.1
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# A secret's ID is a GUID; its Value (what sign-in needs) is a 40-character random string.
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+PFX_SUFFIXES = (".pfx", ".p12")
 KEPT_ERRORS = 5
 _MICROSOFT_LOGIN_HOSTS = frozenset(
     {
@@ -182,6 +186,76 @@ def certificate_credential(pem: bytes, thumbprint: str | None, passphrase: str |
     return credential
 
 
+def pfx_credential(data: bytes, thumbprint: str | None, passphrase: str | None) -> dict[str, str]:
+    """msal's certificate credential from a PFX (PKCS#12) file's bytes, opened with `passphrase`.
+
+    The key is handed to msal as PEM in memory, so any msal version can use it and a wrong passphrase
+    is reported here, naming the config key, rather than deep inside msal.
+    """
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        key, cert, _chain = pkcs12.load_key_and_certificates(
+            data, passphrase.encode("utf-8") if passphrase else None
+        )
+    except (ValueError, TypeError):
+        hint = (
+            "the passphrase in tenant.certificate.passphrase does not open it"
+            if passphrase
+            else "it needs a passphrase: set tenant.certificate.passphrase, e.g. ${SMARTSYNC_CERT_PASSPHRASE}"
+        )
+        raise ConfigError(
+            f"tenant.certificate.path: cannot open the PFX file ({hint}), or it is not a PFX/PKCS#12 file."
+        ) from None
+    if key is None or cert is None:
+        raise ConfigError(
+            "tenant.certificate.path: the PFX file must hold both the private key and its certificate; "
+            "export it again with the private key included."
+        )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    chosen = thumbprint or cert.fingerprint(hashes.SHA1()).hex()
+    return {"private_key": pem, "thumbprint": chosen.replace(":", "").replace(" ", "").upper()}
+
+
+def certificate_thumbprint(certificate: Certificate) -> str | None:
+    """The SHA-1 thumbprint (hex, upper case) of the configured certificate, or None if it cannot be read.
+
+    Used to tell which of the app's registered certificates the config signs in with; it never fails,
+    because sign-in reports an unreadable certificate file on its own.
+    """
+    if certificate.thumbprint:
+        return certificate.thumbprint.replace(":", "").replace(" ", "").upper()
+    passphrase = certificate.passphrase.get_secret_value() if certificate.passphrase else None
+    try:
+        data = certificate.path.read_bytes()
+        if certificate.path.suffix.lower() in PFX_SUFFIXES:
+            return pfx_credential(data, None, passphrase)["thumbprint"]
+        return certificate_credential(data, None, passphrase)["thumbprint"]
+    except (OSError, ConfigError):
+        return None
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy httpx uses for `url` from the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY), without
+    any user name or password it carries."""
+    proxies = urllib.request.getproxies_environment()
+    host = urlsplit(url).hostname or ""
+    bypass = [entry.strip().lower() for entry in proxies.get("no", "").split(",") if entry.strip()]
+    if "*" in bypass or any(host == e.lstrip(".") or host.endswith("." + e.lstrip(".")) for e in bypass):
+        return None
+    proxy = proxies.get("https") or proxies.get("all")
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}"
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
@@ -295,16 +369,13 @@ class TokenProvider:
         passphrase = certificate.passphrase.get_secret_value() if certificate.passphrase else None
         self._secrets = (passphrase,) if passphrase else ()
         path = certificate.path
-        if path.suffix.lower() in (".pfx", ".p12"):
-            pfx: dict[str, str] = {"private_key_pfx_path": str(path)}
-            if passphrase:
-                pfx["passphrase"] = passphrase
-            return pfx
         try:
-            pem = path.read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"tenant.certificate.path: cannot read {path} ({exc.strerror}).") from None
-        return certificate_credential(pem, certificate.thumbprint, passphrase)
+        if path.suffix.lower() in PFX_SUFFIXES:
+            return pfx_credential(data, certificate.thumbprint, passphrase)
+        return certificate_credential(data, certificate.thumbprint, passphrase)
 
     def _facts(self) -> dict[str, str]:
         return {
@@ -325,6 +396,10 @@ class TokenProvider:
 
     def _token_error(self, code: str | None, error: str, description: str) -> TokenError:
         detail = self._clean(description.splitlines()[0] if description else error)
+        secret = self.tenant.secret() if self.tenant.certificate is None else None
+        if code == "7000215" and secret and _GUID.match(secret.strip()):
+            # Entra cannot tell an ID from a wrong value; the shape of what was configured can.
+            code = "7000215-id"
         template = _MESSAGES.get(code or "")
         if template is not None:
             message = template.format(**self._facts())
@@ -335,7 +410,7 @@ class TokenProvider:
                 "Check tenant.tenant_id, tenant.client_id and the credential in the config"
             )
         text = f"{message} Entra said: {detail}" if detail else message
-        return TokenError(self._clean(text), code=f"AADSTS{code}" if code else None)
+        return TokenError(self._clean(text), code=f"AADSTS{code.split('-')[0]}" if code else None)
 
     def _failure(self, exc: Exception) -> TokenError:
         """msal gave up with an exception: explain it from the last error answer we saw."""
@@ -374,10 +449,27 @@ class TokenProvider:
     def _network_error(self, exc: httpx.TransportError) -> TokenError:
         host = urlsplit(self.tenant.login_url).netloc
         reason = self._clean(str(exc) or type(exc).__name__)
+        proxy = _proxy_for(self.tenant.login_url)
         if is_tls_failure(exc):
+            via = f" (through the proxy {proxy})" if proxy else ""
             return TokenError(
-                f"The TLS certificate presented for {host} is not trusted ({reason}). If a proxy inspects "
-                "HTTPS, set tenant.ca_bundle to its CA certificate (PEM)."
+                f"The TLS certificate presented for {host}{via} is not trusted ({reason}). If a proxy "
+                "inspects HTTPS, set tenant.ca_bundle to its CA certificate (PEM).",
+                code="TLS",
+            )
+        if isinstance(exc, httpx.ProxyError) and proxy:
+            return TokenError(
+                f"The proxy {proxy} (from the HTTPS_PROXY environment variable) refused to connect to {host} "
+                f"({reason}). Ask for {host} to be allowed through it, check that the proxy needs no login, "
+                "or list the host in NO_PROXY if it must be reached directly.",
+                code="PROXY",
+            )
+        if proxy:
+            return TokenError(
+                f"Cannot reach the proxy {proxy} (from the HTTPS_PROXY environment variable) on the way to "
+                f"{host} ({type(exc).__name__}: {reason}). Check HTTPS_PROXY and NO_PROXY in the environment "
+                "smartsync runs in (cron and systemd do not read your shell's profile).",
+                code="PROXY",
             )
         return TokenError(
             f"Cannot reach the sign-in endpoint {host} ({type(exc).__name__}: {reason}). Check the network, "
@@ -388,8 +480,15 @@ class TokenProvider:
 _SECRET_PAGE = "Entra admin centre > App registrations > {client_id} > Certificates & secrets"
 _MESSAGES: dict[str, str] = {
     "7000215": (
-        "The client secret was rejected (AADSTS7000215): you may have pasted the secret's ID instead of its "
-        f"Value. In {_SECRET_PAGE}, create a new client secret, copy its Value (shown only once) into "
+        "The client secret was rejected (AADSTS7000215): it is not a current secret of app {client_id} "
+        "(mistyped, cut short, from another app, deleted, or the secret's ID instead of its Value). In "
+        f"{_SECRET_PAGE}, create a new client secret, copy its Value (shown only once) into "
+        "tenant.client_secret or tenant.client_secret_file, and run `smartsync check-credentials`."
+    ),
+    "7000215-id": (
+        "The client secret was rejected (AADSTS7000215): tenant.client_secret holds a secret ID (a GUID), "
+        f"not the secret's Value. In {_SECRET_PAGE} the Value column is shown only right after the secret "
+        "is created: create a new client secret, copy its Value (not the Secret ID) into "
         "tenant.client_secret or tenant.client_secret_file, and run `smartsync check-credentials`."
     ),
     "7000222": (
@@ -421,6 +520,10 @@ _MESSAGES: dict[str, str] = {
     "70011": (
         "The scope {scope} was refused (AADSTS70011). Check tenant.cloud and tenant.graph_endpoint: the "
         "Graph endpoint must belong to the same cloud as the sign-in endpoint {login}."
+    ),
+    "700024": (
+        "The signed client assertion was outside its valid time range (AADSTS700024): this server's clock "
+        "is wrong. Turn on time synchronisation (timedatectl set-ntp true) and try again."
     ),
     "7000218": (
         "No client secret or certificate was sent for app {client_id} (AADSTS7000218). Set one of "
