@@ -338,7 +338,11 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
         else:
             with (
                 RunLock(config.journal.lock_file),
-                Journal(config.journal.path, config.journal.retention_days) as journal,
+                Journal(
+                    config.journal.path,
+                    config.journal.retention_days,
+                    on_warning=lambda message: click.echo(f"warning: {message}", err=True),
+                ) as journal,
             ):
                 result = execute(journal)
     except (SmartsyncError, GraphError) as exc:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smartsync.graph import GraphClient, GraphRequest, GraphThrottled, GraphUnavailable
+from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphThrottled, GraphUnavailable
 from smartsync.naming import (
     key_from_au_description,
     key_from_nickname,
@@ -35,8 +35,26 @@ class EntraSnapshot:
     have: ActualState
 
 
+def _objects(rows: Sequence[Any], what: str) -> list[dict[str, Any]]:
+    """`rows` when each is a directory object with an id; a clear error otherwise.
+
+    A null or id-less entry is never Graph's answer (a proxy or a broken cache may give one). Skipping
+    it would make a user look absent and plan removals, so the run stops before anything is written.
+    """
+    bad = sum(1 for row in rows if not isinstance(row, dict) or not isinstance(row.get("id"), str))
+    if bad:
+        raise GraphError(
+            None,
+            "UnexpectedResponse",
+            f"GET {what} returned {bad} of {len(rows)} entries that are not objects with an id (null or "
+            "damaged); nothing was written. If a proxy sits between smartsync and Graph, check it; "
+            "otherwise run again later",
+        )
+    return list(rows)
+
+
 def read_users(client: GraphClient) -> list[EntraUser]:
-    rows = client.get_all("/users", {"$select": USER_SELECT, "$top": PAGE})
+    rows = _objects(client.get_all("/users", {"$select": USER_SELECT, "$top": PAGE}), "/users")
     return [
         EntraUser(
             id=row["id"],
@@ -45,7 +63,6 @@ def read_users(client: GraphClient) -> list[EntraUser]:
             employee_id=row.get("employeeId"),
         )
         for row in rows
-        if row.get("id")
     ]
 
 
@@ -82,6 +99,7 @@ def _read_groups(
             "$top": PAGE,
         },
     )
+    rows = _objects(rows, "/groups")
     managed: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: str(r.get("id"))):
@@ -124,6 +142,7 @@ def _read_admin_units(client: GraphClient, progress: Progress | None) -> dict[st
         "/directory/administrativeUnits",
         {"$select": "id,displayName,description,isMemberManagementRestricted", "$top": PAGE},
     )
+    rows = _objects(rows, "/directory/administrativeUnits")
     managed = [(key, row) for row in rows if (key := key_from_au_description(row.get("description")))]
     paths = [f"/directory/administrativeUnits/{row['id']}/members" for _, row in managed]
     lists = _read_member_lists(client, paths, progress, "admin units")
@@ -145,8 +164,7 @@ def _refs(rows: Sequence[dict[str, Any]]) -> set[UserRef]:
     """Users by sign-in address; groups (members of units) by display name."""
     return {
         UserRef(r.get("userPrincipalName") or r.get("displayName") or r["id"], r["id"])
-        for r in rows
-        if r.get("id")
+        for r in _objects(rows, "members")
     }
 
 
