@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SIZE   ?= secondary
+SIZE   ?= secondary+trust
 
 .PHONY: demo test lint typecheck pytest bench soak clean
 
@@ -22,16 +22,24 @@ demo: $(VENV)/.installed-run
 	$(BIN)/smartsync demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check smartsync tests
-	$(BIN)/ruff format --check smartsync tests
+	$(BIN)/ruff check smartsync tests benchmarks
+	$(BIN)/ruff format --check smartsync tests benchmarks
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy
+	$(BIN)/mypy smartsync benchmarks
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# `make bench` runs the secondary school and the trust; `make bench SIZE=small` the quick version.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks --size $(SIZE)
+
+# `make soak` runs the long reliability soak (a few minutes); SOAK_ARGS="--seeds 30 --kills 20" for more.
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -u tests/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ second, independent reading of Graph's documentation and imports nothing from th
     client = httpx.Client(transport=sim.transport(), base_url=sim.base_url)
 """
 
+from smartsync.simulator.clock import Clock, VirtualTime
 from smartsync.simulator.faults import ConnectionDropped, FaultSpec
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
 from smartsync.simulator.log import LoggedRequest
@@ -17,6 +18,7 @@ from smartsync.simulator.runtime import DEFAULT_BASE_URL, DEFAULT_CLIENT_SECRET,
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CLIENT_SECRET",
+    "Clock",
     "ConnectionDropped",
     "FaultSpec",
     "LoggedRequest",
@@ -24,4 +26,5 @@ __all__ = [
     "SimRequest",
     "SimResponse",
     "Simulator",
+    "VirtualTime",
 ]

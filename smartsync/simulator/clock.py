@@ -44,3 +44,27 @@ class Clock:
     def to_real(self, sim_seconds: float) -> float:
         """A simulated duration expressed in real seconds (what Retry-After must carry)."""
         return sim_seconds / self.time_scale
+
+
+class VirtualTime:
+    """A time source that moves only when someone sleeps on it: no compute time, only waits.
+
+    With `Clock(real_time=virtual.now)` and the client sleeping through `virtual.sleep`, the simulated
+    seconds a run takes are exactly the waits Graph imposed (Retry-After, team polling), whatever the
+    speed of the machine running it. A client that waits until a deadline (`deadline - now()`) makes
+    the waits of concurrent threads overlap as they would in real time.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if not seconds > 0:  # also NaN: nothing to wait
+            return
+        with self._lock:
+            self._now += seconds

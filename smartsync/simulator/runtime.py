@@ -74,9 +74,11 @@ class Simulator:
         replication_delay: float = 0.0,
         team_provisioning_time: float = 5.0,
         base_url: str = DEFAULT_BASE_URL,
+        clock: Clock | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.clock = Clock(time_scale)
+        # A given clock (e.g. one driven by `VirtualTime`) replaces the scaled real-time one.
+        self.clock = clock if clock is not None else Clock(time_scale)
         self.state = TenantState.from_seed(seed if seed is not None else default_seed())
         self.api = GraphApi(
             self.state,

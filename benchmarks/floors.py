@@ -1,0 +1,96 @@
+"""Graph's floor for a plan (DESIGN §9): the fewest writes and resource units, and the least time.
+
+Writes: a group creation carries up to 20 owners and members (an education class is created empty,
+DESIGN §7), every further 20 owner or member additions to one group are one `PATCH`, and every
+removal, administrative-unit membership change, update, deletion, team creation and archive is one
+write. Reads: a full read of what smartsync manages, each list with `$select` at its cheapest, 999
+to a page. Time: writes at 3,000 per 150 s (20 a second), resource units at the tenant's rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smartsync.plan import REFS_PER_REQUEST, Change
+from smartsync.simulator.throttle import RU_WINDOW_SECONDS, WRITE_LIMIT, WRITE_WINDOW_SECONDS, ru_limit_for
+
+PAGE_SIZE = 999
+WRITES_PER_SECOND = WRITE_LIMIT / WRITE_WINDOW_SECONDS
+# Resource units per page with $select (DESIGN §7): users 2-1, members 3-1, everything else 1.
+RU_USERS_PAGE = 1
+RU_GROUPS_PAGE = 1
+RU_MEMBERS_PAGE = 2
+RU_OWNERS_PAGE = 1
+RU_UNITS_PAGE = 1
+RU_UNIT_MEMBERS_PAGE = 1
+ADDS = frozenset({"group.members.add", "group.owners.add"})
+ONE_PER_USER = frozenset(
+    {"group.members.remove", "group.owners.remove", "admin_unit.members.add", "admin_unit.members.remove"}
+)
+
+
+@dataclass(frozen=True)
+class Floor:
+    writes: int
+    ru: int  # reads plus one per write
+    seconds: float
+    read_ru: int
+    ru_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"floor_writes": self.writes, "floor_ru": self.ru, "floor_seconds": round(self.seconds, 1)}
+
+
+def floor_writes(changes: Iterable[Change]) -> int:
+    """The fewest Graph writes that carry out these changes."""
+    writes = 0
+    refs_to_add: dict[str, int] = defaultdict(int)
+    created_with_room: dict[str, int] = {}
+    for change in changes:
+        if change.op == "group.create":
+            writes += 1
+            education = change.group is not None and change.group.education_class
+            created_with_room[change.key] = 0 if education else REFS_PER_REQUEST
+            refs_to_add[change.key] += len(change.users) + len(change.owners)
+        elif change.op in ADDS:
+            refs_to_add[change.key] += len(change.users)
+        elif change.op in ONE_PER_USER:
+            writes += len(change.users)
+        else:  # updates, creations of units, deletions, team creations and archives
+            writes += 1
+    for key, refs in refs_to_add.items():
+        writes += math.ceil(max(0, refs - created_with_room.get(key, 0)) / REFS_PER_REQUEST)
+    return writes
+
+
+def _pages(count: int) -> int:
+    return max(1, math.ceil(count / PAGE_SIZE))
+
+
+def floor_read_ru(state: Mapping[str, Any], prefix: str = "smartsync") -> int:
+    """RU of reading users, the managed groups with members and owners, and the managed units."""
+    users = len(state.get("users") or [])
+    groups = [g for g in state.get("groups") or [] if str(g.get("mailNickname", "")).startswith(f"{prefix}-")]
+    units = state.get("administrative_units") or []
+    managed_units = [u for u in units if f"[{prefix}:" in str(u.get("description") or "")]
+    ru = _pages(users) * RU_USERS_PAGE + _pages(len(groups)) * RU_GROUPS_PAGE
+    for group in groups:
+        ru += _pages(len(group.get("members") or [])) * RU_MEMBERS_PAGE
+        ru += _pages(len(group.get("owners") or [])) * RU_OWNERS_PAGE
+    ru += _pages(len(units)) * RU_UNITS_PAGE
+    ru += sum(_pages(len(u.get("members") or [])) * RU_UNIT_MEMBERS_PAGE for u in managed_units)
+    return ru
+
+
+def floor_for(changes: Iterable[Change], state_before: Mapping[str, Any]) -> Floor:
+    """The floor of one run: its plan's writes, a full read of the tenant as it was, and the time needed."""
+    writes = floor_writes(changes)
+    read_ru = floor_read_ru(state_before)
+    ru_per_second = ru_limit_for(len(state_before.get("users") or [])) / RU_WINDOW_SECONDS
+    ru = read_ru + writes
+    seconds = max(writes / WRITES_PER_SECOND, ru / ru_per_second)
+    return Floor(writes=writes, ru=ru, seconds=seconds, read_ru=read_ru, ru_per_second=ru_per_second)
