@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartsync.graph import GraphClient, GraphError, GraphOutcomeUnknown, GraphRequest, GraphResult
+from smartsync.graph import (
+    GraphClient,
+    GraphError,
+    GraphOutcomeUnknown,
+    GraphRequest,
+    GraphResult,
+    GraphThrottled,
+    GraphUnavailable,
+)
 from smartsync.naming import au_description, group_description
 from smartsync.plan import REFS_PER_REQUEST, Change
 from smartsync.state import UserRef
@@ -26,6 +34,21 @@ from smartsync.state import UserRef
 # creation answered 503/504 or cut off is looked up and sent again once per round; at a 20 % fault
 # rate three rounds still left about one creation in a hundred failed, six leave one in thousands.
 FOLLOW_UP_ROUNDS = 6
+
+# A phase goes out in slices of about this many requests: each slice's outcomes reach the journal
+# as soon as it is done, so a crash loses the record of at most one slice's worth of changes.
+SLICE_REQUESTS = 200
+
+# Membership changes whose failure may hide a success (the answer was lost, or retries ran out after
+# Graph applied it) are checked against the object's list before they are reported failed.
+MEMBERSHIP_LISTS = {
+    "group.members.add": "members",
+    "group.members.remove": "members",
+    "group.owners.add": "owners",
+    "group.owners.remove": "owners",
+    "admin_unit.members.add": "members",
+    "admin_unit.members.remove": "members",
+}
 
 # The relationship each addition binds; additions to one group share PATCHes (`_bulk_additions`).
 ADDITIONS = {"group.owners.add": "owners", "group.members.add": "members"}
@@ -55,10 +78,23 @@ class Outcome:
     error: str | None = None
     object_id: str | None = None
     users: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # Graph refused it for lack of permission (401/403): the run stops writing and exits 3.
+    denied: bool = False
+    # Users whose failure may hide a success (transient error after the request went out).
+    uncertain: set[str] = field(default_factory=set)
 
-    def fail(self, error: str) -> None:
+    def fail(self, error: str | GraphError) -> None:
         self.result = "failed"
-        self.error = error
+        self.error = str(error)
+        if isinstance(error, GraphError) and error.status in (401, 403):
+            self.denied = True
+
+    def fail_user(self, user: UserRef, error: GraphError) -> None:
+        self.users[user.id] = ("failed", str(error))
+        if error.status in (401, 403):
+            self.denied = True
+        if _transient(error):
+            self.uncertain.add(user.id)
 
 
 @dataclass(frozen=True)
@@ -120,14 +156,51 @@ class Applier:
         outcomes: list[Outcome] = []
         for phase in PHASES:
             todo = [c for c in changes if c.op in phase]
-            if todo:
+            if not todo:
+                continue
+            if any(o.denied for o in outcomes):
+                outcomes.extend(self._not_attempted(todo))
+            else:
                 outcomes.extend(self._run_phase(todo))
         order = {id(c): i for i, c in enumerate(changes)}
         return sorted(outcomes, key=lambda o: order[id(o.change)])
 
     # -- phases -------------------------------------------------------------------------------------
 
+    def _not_attempted(self, changes: list[Change]) -> list[Outcome]:
+        outcomes = []
+        for change in changes:
+            outcome = Outcome(
+                change,
+                "skipped",
+                "not attempted: Graph refused an earlier change for lack of "
+                "permission; run `smartsync check-credentials`",
+            )
+            outcomes.append(outcome)
+            self._finish(outcome)
+        return outcomes
+
     def _run_phase(self, changes: list[Change]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        teams: list[Outcome] = []
+        for part in _slices(changes):
+            if any(o.denied for o in outcomes):
+                outcomes.extend(self._not_attempted(part))
+                continue
+            done = self._run_slice(part)
+            outcomes.extend(done)
+            for outcome in done:
+                if outcome.change.op == "team.create":
+                    teams.append(outcome)  # finished once provisioning is known, below
+                else:
+                    self._finish(outcome)
+        self._retry_new_teams(teams)
+        self._wait_for_teams(teams)
+        for outcome in teams:
+            self._finish(outcome)
+        return outcomes
+
+    def _run_slice(self, changes: list[Change]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         calls: list[_Call] = []
         additions: dict[str, list[Outcome]] = {}
@@ -162,11 +235,40 @@ class Applier:
                 for call, result in zip(retry, results, strict=True)
                 for f in self._settle(call, result, final=final)
             ]
-        self._retry_new_teams(outcomes)
-        self._wait_for_teams(outcomes)
-        for outcome in outcomes:
-            self._finish(outcome)
+        self._verify_uncertain(outcomes)
         return outcomes
+
+    def _verify_uncertain(self, outcomes: list[Outcome]) -> None:
+        """Look up membership changes that failed in a way that may hide a success.
+
+        When an answer was lost, or retries ran out after Graph had applied the request, the change
+        may be made. Reading the object's list settles it, so the journal records what was done.
+        """
+        doubtful = [o for o in outcomes if o.uncertain and o.object_id and o.change.op in MEMBERSHIP_LISTS]
+        if not doubtful:
+            return
+        paths = sorted({_list_path(o) for o in doubtful})
+        params = "$select=id&$top=999"
+        present: dict[str, set[str]] = {}
+        results = self.client.batch([GraphRequest("GET", f"{path}?{params}") for path in paths])
+        for path, result in zip(paths, results, strict=True):
+            body = result.body if isinstance(result.body, dict) else {}
+            try:
+                if result.error is not None or body.get("@odata.nextLink"):
+                    rows = self.client.get_all(path, {"$select": "id", "$top": "999"})
+                else:
+                    rows = body.get("value") or []
+            except GraphError:
+                continue  # still unknown: the failure stands and the next run compares again
+            present[path] = {str(r.get("id")) for r in rows if isinstance(r, dict)}
+        for outcome in doubtful:
+            there = present.get(_list_path(outcome))
+            if there is None:
+                continue
+            adding = outcome.change.op.endswith(".add")
+            for user_id in outcome.uncertain:
+                if (user_id in there) == adding:
+                    outcome.users[user_id] = ("ok", None)
 
     def _retry_new_teams(self, outcomes: list[Outcome]) -> None:
         """Graph may answer 404 for up to 15 minutes after a group is created: retry, then leave it."""
@@ -373,7 +475,7 @@ class Applier:
                 if not final:
                     # Looked up by its marker and not there: creating it again cannot make a duplicate.
                     return [call]
-            outcome.fail(_describe(error))
+            outcome.fail(error)
             return []
         if call.purpose == "team":
             if error is None:
@@ -386,11 +488,11 @@ class Applier:
             if error.status == 404:
                 outcome.result, outcome.error = "pending", _describe(error)
                 return []
-            outcome.fail(_describe(error))
+            outcome.fail(error)
             return []
         if call.purpose == "archive":
             if error is not None:
-                outcome.fail(_describe(error))
+                outcome.fail(error)
                 return []
             # Mark it archived only once Teams accepted the archive, so a failure is retried next run.
             patch = GraphRequest("PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields))
@@ -398,10 +500,12 @@ class Applier:
         if call.purpose == "delete":
             if error is None or error.status == 404:
                 return []
-            outcome.fail(_describe(error))
+            outcome.fail(error)
             return []
         if call.purpose == "bulk":
             if error is None:
+                for part, _, user in call.parts:
+                    part.users[user.id] = ("ok", None)
                 return []
             if not final and _refused_request(error):
                 # One bad or already-present reference fails the whole PATCH; retry one at a time.
@@ -418,14 +522,17 @@ class Applier:
                     )
                     for part, rel, user in call.parts
                 ]
-            for part in {id(part): part for part, _, _ in call.parts}.values():
-                part.fail(_describe(error))
+            for part, _, user in call.parts:
+                part.fail_user(user, error)
             return []
         if call.user is not None:
-            outcome.users[call.user.id] = ("ok", None) if error is None else ("failed", _describe(error))
+            if error is None:
+                outcome.users[call.user.id] = ("ok", None)
+            else:
+                outcome.fail_user(call.user, error)
             return []
         if error is not None:
-            outcome.fail(_describe(error))
+            outcome.fail(error)
         return []
 
     def _find_created(self, change: Change) -> str | None:
@@ -448,6 +555,42 @@ class Applier:
         except GraphError:
             return None
         return str(rows[0]["id"]) if rows else None
+
+
+def _slices(changes: list[Change]) -> list[list[Change]]:
+    """A phase's changes in slices of about SLICE_REQUESTS requests, never splitting one object."""
+    by_key: dict[str, list[Change]] = {}
+    for change in changes:
+        by_key.setdefault(change.key, []).append(change)
+    slices: list[list[Change]] = [[]]
+    size = 0
+    for group in by_key.values():
+        if size >= SLICE_REQUESTS:
+            slices.append([])
+            size = 0
+        slices[-1].extend(group)
+        size += sum(_requests(c) for c in group)
+    return [part for part in slices if part]
+
+
+def _requests(change: Change) -> int:
+    """About how many requests a change needs (for slicing only)."""
+    if change.op in ADDITIONS:
+        return -(-len(change.users) // REFS_PER_REQUEST)
+    if change.op.endswith((".remove", "admin_unit.members.add")):
+        return len(change.users)
+    return 1
+
+
+def _list_path(outcome: Outcome) -> str:
+    if outcome.change.op.startswith("admin_unit."):
+        return f"/directory/administrativeUnits/{outcome.object_id}/members"
+    return f"/groups/{outcome.object_id}/{MEMBERSHIP_LISTS[outcome.change.op]}"
+
+
+def _transient(error: GraphError) -> bool:
+    """An error after which the request may or may not have been applied."""
+    return isinstance(error, GraphOutcomeUnknown | GraphUnavailable | GraphThrottled) or not error.status
 
 
 def _header(headers: Any, name: str) -> str | None:

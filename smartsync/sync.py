@@ -16,7 +16,7 @@ from smartsync.calendar import academic_year, in_quiet_window
 from smartsync.config import Config
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
-from smartsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
@@ -72,7 +72,14 @@ class RunResult:
         return "failed" if all(o.result != "ok" for o in self.outcomes) else "partial"
 
     @property
+    def denied(self) -> bool:
+        """Graph refused a change for lack of permission (the run stopped writing there)."""
+        return any(o.denied for o in self.outcomes or [])
+
+    @property
     def exit_code(self) -> int:
+        if self.status != "refused" and self.denied:
+            return EXIT_AUTH
         return {"ok": EXIT_OK, "refused": EXIT_REFUSED}.get(self.status, EXIT_PARTIAL)
 
     def summary(self) -> dict[str, int]:

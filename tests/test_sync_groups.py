@@ -263,3 +263,20 @@ def test_lost_create_response_is_not_created_twice(tmp_path: Path) -> None:
         creates = [o for o in result.outcomes or [] if o.change.op == "group.create"]
         assert creates and all(o.result == "ok" and o.object_id for o in creates)
         assert actual_groups(t) == expected_groups(t, TINY)
+
+
+def test_missing_write_permission_stops_at_the_first_refusal_and_exits_3(tmp_path: Path) -> None:
+    roster = generate("small")
+    seed = demo_seed(roster, missing_every=None)
+    seed["app"]["roles"] = ["User.Read.All", "Group.Read.All", "AdministrativeUnit.Read.All"]
+    with tenant(tmp_path, roster, seed=seed, **GROUPS_ONLY) as t:
+        result = t.sync(roster)
+        assert result.exit_code == 3 and result.status == "failed"
+        assert result.denied
+        attempted = [o for o in result.outcomes or [] if not (o.error or "").startswith("not attempted")]
+        assert all(o.result == "failed" for o in attempted)
+        # It stopped after the refused phase instead of trying every addition too.
+        assert {o.change.op for o in attempted} == {"group.create"}
+        assert len(attempted) < len(result.plan.changes)
+        assert "Insufficient privileges" in (attempted[0].error or "")
+        assert t.managed_groups() == {}  # nothing was written
