@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from smartsync.apply import Applier, Outcome
-from smartsync.calendar import academic_year, in_quiet_window
+from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.config import Config
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
@@ -144,19 +144,9 @@ def compute_plan(
     directory = UserDirectory.build(users, config.users.match)
     want = build_desired(roster, config, directory, today=today)
     if not groups:
-        want = DesiredState(
-            admin_units=want.admin_units,
-            notices=want.notices,
-            roster_people=want.roster_people,
-            matched_people=want.matched_people,
-        )
+        want = replace(want, groups={})
     if not units:
-        want = DesiredState(
-            groups=want.groups,
-            notices=want.notices,
-            roster_people=want.roster_people,
-            matched_people=want.matched_people,
-        )
+        want = replace(want, admin_units={})
     have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
     if units and config.sync.admin_units.include_groups:
         want = with_groups_in_year_units(want, have)
@@ -174,8 +164,8 @@ def compute_plan(
         frozen = frozenset() if config.year.academic_year else _year_scoped_keys(want, have)
         plan = hold_removals(
             plan,
-            f"the summer quiet window runs until the {year.start_year + 1} academic year starts "
-            f"(year.start {config.year.start}); the first run from then on applies them.",
+            f"the summer quiet window runs until the {AcademicYear(year.start_year + 1).label} academic "
+            f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
     return plan, want, have
