@@ -37,7 +37,7 @@ FOLLOW_UP_ROUNDS = 6
 
 # A phase goes out in slices of about this many requests: each slice's outcomes reach the journal
 # as soon as it is done, so a crash loses the record of at most one slice's worth of changes.
-SLICE_REQUESTS = 200
+SLICE_REQUESTS = 100
 
 # Membership changes whose failure may hide a success (the answer was lost, or retries ran out after
 # Graph applied it) are checked against the object's list before they are reported failed.
