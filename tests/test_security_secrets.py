@@ -10,7 +10,6 @@ values, plus any JWT-shaped string at all.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import re
 import shutil
@@ -19,11 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from certs import self_signed
 from click.testing import Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from test_reliability_badinput import CliTenant, cli_tenant, config_data, older
 from test_reliability_support import mini_roster
 
@@ -118,19 +116,7 @@ def test_client_secret_and_tokens_stay_out_of_every_output_on_good_and_bad_paths
 
 
 def pem_with_passphrase(passphrase: str) -> tuple[bytes, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smartsync app")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed("smartsync app")
     encrypted = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

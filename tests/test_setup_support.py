@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from certs import self_signed
 from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from smartsync.cli import cli
 from smartsync.simulator import Simulator
@@ -142,19 +142,7 @@ class AppCertificate:
 
     @classmethod
     def make(cls, days: int = 365) -> AppCertificate:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smartsync")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .sign(key, hashes.SHA256())
-        )
+        key, cert = self_signed("smartsync", days)
         return cls(key, cert)
 
     @property
