@@ -17,7 +17,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from smartsync.errors import Problem
 from smartsync.roster import Group, GroupType, Membership, MembershipRole, Person, PersonRole, Roster
@@ -131,6 +131,9 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+_Record = TypeVar("_Record", "PersonRecord", "GroupRecord")
+
+
 @dataclass
 class RosterBuilder:
     """Collects a format's records, checks them together and builds the `Roster`."""
@@ -227,17 +230,7 @@ class RosterBuilder:
         people: list[Person] = []
         for record in self.people:
             ok = True
-            if not record.id:
-                self.problems.append(record.row.problem(record.id_column, "the id is empty; it is required"))
-                continue
-            earlier = first_id.setdefault(record.id, record)
-            if earlier is not record:
-                self.problems.append(
-                    record.row.problem(
-                        record.id_column,
-                        f"duplicate user id '{record.id}' (first at {_where(earlier.row)})",
-                    )
-                )
+            if not self._first_with_id(record, first_id, "user"):
                 continue
             if not record.sign_in:
                 self.problems.append(
@@ -303,21 +296,26 @@ class RosterBuilder:
                 return year
         return None
 
+    def _first_with_id(self, record: _Record, first_id: dict[str, _Record], kind: str) -> bool:
+        """True for the first record with a given non-empty id; a problem is noted for any other."""
+        if not record.id:
+            self.problems.append(record.row.problem(record.id_column, "the id is empty; it is required"))
+            return False
+        earlier = first_id.setdefault(record.id, record)
+        if earlier is not record:
+            self.problems.append(
+                record.row.problem(
+                    record.id_column, f"duplicate {kind} id '{record.id}' (first at {_where(earlier.row)})"
+                )
+            )
+            return False
+        return True
+
     def _build_groups(self, schools: Mapping[str, str | None]) -> list[Group]:
         first_id: dict[str, GroupRecord] = {}
         groups: list[Group] = []
         for record in self.groups:
-            if not record.id:
-                self.problems.append(record.row.problem(record.id_column, "the id is empty; it is required"))
-                continue
-            earlier = first_id.setdefault(record.id, record)
-            if earlier is not record:
-                self.problems.append(
-                    record.row.problem(
-                        record.id_column,
-                        f"duplicate class id '{record.id}' (first at {_where(earlier.row)})",
-                    )
-                )
+            if not self._first_with_id(record, first_id, "class"):
                 continue
             if not record.name:
                 self.problems.append(
