@@ -3,8 +3,10 @@
 A sysadmin should hear about a failed run, a partial failure, a safety refusal or a client secret
 about to expire without reading cron mail. `notify` decides from `notifications.on` whether this
 run is worth a message, sends it on every configured channel and returns warnings for channels that
-failed: a notification that cannot be delivered never fails the run. The webhook uses urllib, not
-the Graph client's HTTP stack, so that a broken Graph connection cannot silence the alarm about it.
+failed: a notification that cannot be delivered never fails the run. The webhook goes through its
+own httpx client (`httpio.edge_client`: the same trust and proxy rules as Graph, but not the Graph
+client's connection pool or retries), so that a broken Graph connection cannot silence the alarm
+about it.
 
 No secret reaches a warning: the SMTP password, the webhook URL (which, for Teams and Slack, is
 itself a credential) and header values are removed from every message this module returns.
@@ -12,19 +14,19 @@ itself a credential) and header values are removed from every message this modul
 
 from __future__ import annotations
 
-import json
 import smtplib
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from smartsync import __version__
+import httpx
+
 from smartsync.config import EmailNotificationConfig, NotificationsConfig, WebhookNotificationConfig
+from smartsync.errors import ConfigError
+from smartsync.httpio import edge_client
 
 _STATUS_WORDS = {
     "ok": "succeeded",
@@ -149,24 +151,26 @@ def send_webhook(config: WebhookNotificationConfig, event: RunOutcome) -> str | 
     parts = urllib.parse.urlsplit(url)
     shown = f"{parts.scheme}://{parts.hostname or '?'}"
     secrets = [url, parts.path, parts.query, *(value.get_secret_value() for value in config.headers.values())]
-    headers = {"Content-Type": "application/json", "User-Agent": f"smartsync/{__version__}"}
-    headers.update({name: value.get_secret_value() for name, value in config.headers.items()})
-    request = urllib.request.Request(
-        url, data=json.dumps(webhook_body(event)).encode(), headers=headers, method="POST"
-    )
+    headers = {name: value.get_secret_value() for name, value in config.headers.items()}
     try:
-        context = ssl.create_default_context(cafile=str(config.ca_bundle) if config.ca_bundle else None)
-        with urllib.request.urlopen(request, timeout=config.timeout_seconds, context=context) as response:
-            response.read(65536)
-    except urllib.error.HTTPError as exc:
-        reason = f"the endpoint answered HTTP {exc.code}"
-        exc.close()
-    except urllib.error.URLError as exc:
-        reason = _scrub(str(exc.reason), secrets)
-    except (OSError, ValueError) as exc:
+        with edge_client(
+            ca_bundle=config.ca_bundle,
+            setting="notifications.webhook.ca_bundle",
+            timeout_seconds=config.timeout_seconds,
+        ) as http:
+            response = http.post(url, json=webhook_body(event), headers=headers)
+    except ConfigError as exc:
+        reason = str(exc)
+    except httpx.HTTPError as exc:
+        reason = _scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secrets)
+    except ValueError as exc:  # a URL httpx cannot send to
         reason = _scrub(f"{type(exc).__name__}: {exc}", secrets)
     else:
-        return None
+        if response.is_success:
+            return None
+        reason = f"the endpoint answered HTTP {response.status_code}"
+        if response.is_redirect:
+            reason += " (a redirect: smartsync does not follow them; give the final URL)"
     return (
         f"Webhook notification to {shown} was not sent: {reason}. Check notifications.webhook in the config."
     )

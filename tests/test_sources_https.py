@@ -252,3 +252,23 @@ def test_a_full_run_from_the_https_export(server: ExportServer, tmp_path: Path) 
         assert {users[m] for m in maths["members"]} == {u["email"] for u in USERS}
         assert {users[o] for o in maths["owners"]} == {"tess@nfa.example"}
         assert t.sync(roster).plan.empty
+
+
+def test_a_redirect_on_the_same_server_is_followed_with_the_token(server: ExportServer) -> None:
+    server.replies = {
+        "/export": [Reply(302, b"", {"Location": "/moved"})],
+        "/moved": [page(None, users=USERS, groups=GROUPS, memberships=MEMBERSHIPS)],
+    }
+    roster = read_realsmart_https(source(server), sleep=no_sleep)
+    assert len(roster.people) == 3
+    assert server.seen == [("/export", f"Bearer {TOKEN}"), ("/moved", f"Bearer {TOKEN}")]
+
+
+def test_a_redirect_to_another_server_is_refused_without_sending_the_token(server: ExportServer) -> None:
+    server.replies = {"/export": [Reply(302, b"", {"Location": "https://elsewhere.example/export"})]}
+    with pytest.raises(InputDataError) as caught:
+        read_realsmart_https(source(server), sleep=no_sleep)
+    message = caught.value.problems[0].message
+    assert "redirects to https://elsewhere.example/export" in message and "another server" in message
+    assert TOKEN not in message
+    assert len(server.seen) == 1

@@ -27,8 +27,7 @@ import msal
 from smartsync import __version__
 from smartsync.errors import ConfigError
 from smartsync.graph.errors import TokenError, redact, strip_html
-from smartsync.graph.retry import is_tls_failure
-from smartsync.graph.tls import tls_verify
+from smartsync.httpio import is_tls_failure, tls_verify
 
 if TYPE_CHECKING:
     from smartsync.config import Certificate, TenantConfig

@@ -36,11 +36,9 @@ from smartsync.graph.retry import (
     Backoff,
     Pacer,
     is_retry_safe,
-    is_tls_failure,
-    parse_retry_after,
     surely_not_sent,
 )
-from smartsync.graph.tls import tls_verify
+from smartsync.httpio import is_tls_failure, parse_retry_after, tls_verify
 
 if TYPE_CHECKING:
     from smartsync.config import Config

@@ -14,37 +14,11 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-# Graph's Retry-After is seconds to wait; anything beyond an hour is a mistake we should not obey.
-MAX_RETRY_AFTER_SECONDS = 3600.0
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value: integer or fractional seconds, or an HTTP-date."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def is_retry_safe(method: str, idempotent: bool | None) -> bool:
@@ -57,12 +31,6 @@ def is_retry_safe(method: str, idempotent: bool | None) -> bool:
 def surely_not_sent(exc: httpx.TransportError) -> bool:
     """Whether the failure happened before any byte of the request reached the server."""
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
-def is_tls_failure(exc: BaseException) -> bool:
-    """Whether a transport failure is a certificate problem (retrying will not help)."""
-    text = str(exc)
-    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower()
 
 
 class Backoff:

@@ -19,24 +19,23 @@ carries the token, and URLs are shown without their query string (which may hold
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smartsync import __version__
+import httpx
+
 from smartsync.config import SourceConfig
 from smartsync.errors import ConfigError, InputDataError, Problem
+from smartsync.httpio import edge_client, is_tls_failure, parse_retry_after
 from smartsync.roster import Roster
 from smartsync.sources.realsmart import TABLES, read_realsmart_document
 
 MAX_PAGES = 10_000
+MAX_REDIRECTS = 10
 _BACKOFF_BASE_SECONDS = 1.0
 _BACKOFF_CAP_SECONDS = 30.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -69,18 +68,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def _tls_context(source: SourceConfig) -> ssl.SSLContext:
-    if source.ca_bundle is None:
-        return ssl.create_default_context()
-    try:
-        return ssl.create_default_context(cafile=str(source.ca_bundle))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"source.ca_bundle: cannot load {source.ca_bundle} as PEM certificates ({exc}); "
-            "point it at the CA certificate file of the export server or proxy."
-        ) from None
-
-
 def read_realsmart_https(
     source: SourceConfig, *, sleep: Callable[[float], None] = time.sleep, backoff_base: float | None = None
 ) -> Roster:
@@ -91,10 +78,8 @@ def read_realsmart_https(
             "source.token is required for type realsmart-https; give it as token: ${REALSMART_TOKEN} "
             "and set that variable in the environment smartsync runs in."
         )
-    fetcher = _Fetcher(
-        source, _tls_context(source), sleep, _BACKOFF_BASE_SECONDS if backoff_base is None else backoff_base
-    )
-    pages = fetcher.all_pages(source.url)
+    with _Fetcher(source, sleep, _BACKOFF_BASE_SECONDS if backoff_base is None else backoff_base) as fetcher:
+        pages = fetcher.all_pages(source.url)
     joined: dict[str, Any] = {}
     for page in pages:
         for key, value in page.document.items():
@@ -110,16 +95,29 @@ def read_realsmart_https(
 
 
 class _Fetcher:
-    def __init__(
-        self, source: SourceConfig, tls: ssl.SSLContext, sleep: Callable[[float], None], backoff_base: float
-    ) -> None:
+    """The pages of one export, fetched with one httpx client (one connection, reused)."""
+
+    def __init__(self, source: SourceConfig, sleep: Callable[[float], None], backoff_base: float) -> None:
         assert source.token is not None and source.url is not None
         self.source = source
-        self.token = source.token
         self.origin = _origin(source.url)
-        self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls), _NoRedirect())
+        self.http = edge_client(
+            ca_bundle=source.ca_bundle,
+            setting="source.ca_bundle",
+            timeout_seconds=source.timeout_seconds,
+            headers={
+                "Authorization": f"Bearer {source.token.get_secret_value()}",
+                "Accept": "application/json",
+            },
+        )
         self.sleep = sleep
         self.backoff_base = backoff_base
+
+    def __enter__(self) -> _Fetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.http.close()
 
     def all_pages(self, first: str) -> list[Page]:
         pages: list[Page] = []
@@ -171,42 +169,43 @@ class _Fetcher:
         raise AssertionError("unreachable")
 
     def _get(self, url: str) -> bytes:
-        request = urllib.request.Request(
-            url,
-            headers={
-                "Authorization": f"Bearer {self.token.get_secret_value()}",
-                "Accept": "application/json",
-                "User-Agent": f"smartsync/{__version__}",
-            },
-        )
-        try:
-            with self.opener.open(request, timeout=self.source.timeout_seconds) as response:
-                expected = response.headers.get("Content-Length")
-                body: bytes = response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise self._http_error(url, exc) from None
-        except http.client.IncompleteRead as exc:
-            raise _Transient(f"the response was cut off after {len(exc.partial)} bytes") from None
-        except TimeoutError:
-            raise _Transient(f"no answer within {self.source.timeout_seconds:g} seconds") from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, ssl.SSLCertVerificationError):
-                raise ConfigError(
-                    f"The export server {shown(url)} presented a certificate that is not trusted "
-                    f"({reason.verify_message}); if a proxy or a private CA signs it, set source.ca_bundle "
-                    "to that CA's certificate file."
-                ) from None
-            raise _Transient(f"cannot connect ({reason})") from None
-        except (ConnectionError, http.client.HTTPException, ssl.SSLError) as exc:
-            raise _Transient(f"the connection failed ({type(exc).__name__})") from None
-        if expected is not None and expected.isdigit() and int(expected) != len(body):
-            raise _Transient(f"the response was cut off after {len(body)} of {expected} bytes")
-        return body
+        """One page's body; redirects are followed only on the same server (the token must not leak)."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send(url)
+            if not response.is_redirect:
+                break
+            target = urllib.parse.urljoin(url, response.headers.get("location", ""))
+            if _origin(target) != self.origin:
+                raise self._failed(
+                    url,
+                    f"the server redirects to {shown(target)}, another server than source.url; "
+                    "smartsync sends the token only to source.url's server",
+                )
+            url = target
+        else:
+            raise self._failed(url, f"more than {MAX_REDIRECTS} redirects")
+        if response.status_code >= 400:
+            raise self._http_error(url, response)
+        return response.content
 
-    def _http_error(self, url: str, exc: urllib.error.HTTPError) -> Exception:
-        status = exc.code
+    def _send(self, url: str) -> httpx.Response:
+        try:
+            return self.http.get(url)
+        except httpx.TimeoutException:
+            raise _Transient(f"no answer within {self.source.timeout_seconds:g} seconds") from None
+        except httpx.RemoteProtocolError as exc:
+            # httpx reads the announced Content-Length and fails when the body stops short of it.
+            raise _Transient(f"the response was cut off ({_first_line(exc)})") from None
+        except httpx.TransportError as exc:
+            if is_tls_failure(exc):
+                raise ConfigError(
+                    f"The export server {shown(url)} presented a certificate that is not trusted; "
+                    "if a proxy or a private CA signs it, set source.ca_bundle to that CA's certificate file."
+                ) from None
+            raise _Transient(f"cannot connect ({_first_line(exc) or type(exc).__name__})") from None
+
+    def _http_error(self, url: str, response: httpx.Response) -> Exception:
+        status = response.status_code
         if status in (401, 403):
             what = "refused the token" if status == 401 else "does not allow this token to read the export"
             return ConfigError(
@@ -215,15 +214,15 @@ class _Fetcher:
                 "the export. Nothing was written."
             )
         if status in _RETRY_STATUSES:
-            retry_after = exc.headers.get("Retry-After") if exc.headers else None
-            seconds = float(retry_after) if retry_after and _is_number(retry_after) else None
-            return _Transient(f"the server answered HTTP {status}", seconds)
+            return _Transient(
+                f"the server answered HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
+            )
         if status == 404:
             return ConfigError(
                 f"The export server has nothing at {shown(url)} (HTTP 404); check source.url. "
                 "Nothing was written."
             )
-        return self._failed(url, f"the server answered HTTP {status} {exc.reason}")
+        return self._failed(url, f"the server answered HTTP {status} {response.reason_phrase}")
 
     def _parse(self, body: bytes, number: int) -> dict[str, Any]:
         try:
@@ -245,31 +244,8 @@ class _Fetcher:
         return InputDataError([Problem(shown(url), None, None, message)], f"export at {shown(url)}")
 
 
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are followed only to the same server: the Authorization header must not leak."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if _origin(newurl) != _origin(req.full_url):
-            raise urllib.error.HTTPError(
-                req.full_url, code, f"redirect to another server ({shown(newurl)}) refused", headers, fp
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
 
 
 __all__ = ["MAX_PAGES", "read_realsmart_https", "shown"]

@@ -9,7 +9,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from smartsync.graph.retry import MAX_RETRY_AFTER_SECONDS, Backoff, Pacer, is_retry_safe, parse_retry_after
+from smartsync.graph.retry import Backoff, Pacer, is_retry_safe
+from smartsync.httpio import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 
 NOW = datetime(2025, 3, 3, 8, 0, 0, tzinfo=UTC)
 
