@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.planning import measure_planning
 from benchmarks.runner import CLIENTS, SCENARIOS, run_school
-from smartsync.sample import SIZES
+from smartsync.roster.sample import SIZES
 
 RESULTS = Path(__file__).parent / "results.json"
 # The naive client sends one request per membership: hundreds of thousands for a trust, which takes

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smartsync.plan import REFS_PER_REQUEST, Change
+from smartsync.engine.plan import REFS_PER_REQUEST, Change
 from smartsync.simulator.throttle import RU_WINDOW_SECONDS, WRITE_LIMIT, WRITE_WINDOW_SECONDS, ru_limit_for
 
 PAGE_SIZE = 999

@@ -16,10 +16,10 @@ from typing import Any
 from benchmarks.runner import bench_config
 from benchmarks.scenarios import TODAY, school_rosters
 from smartsync.demo import user_id_for
-from smartsync.desired import UserDirectory, build_desired
-from smartsync.plan import Plan, diff
-from smartsync.roster import Roster
-from smartsync.state import ActualState, AdminUnitState, DesiredState, EntraUser, GroupState
+from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.plan import Plan, diff
+from smartsync.engine.state import ActualState, AdminUnitState, DesiredState, EntraUser, GroupState
+from smartsync.roster.model import Roster
 
 
 def _users(roster: Roster) -> list[EntraUser]:

@@ -31,13 +31,13 @@ from benchmarks.naive import NaiveGraphClient
 from benchmarks.scenarios import NEXT_SEPTEMBER, TODAY, SchoolRosters, school_rosters
 from smartsync.config import Config, parse_config
 from smartsync.demo import DEMO_BASE_URL, DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.engine.run import RunResult, run_sync
 from smartsync.graph import GraphClient
 from smartsync.graph.auth import TokenProvider
 from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
-from smartsync.roster import Roster
+from smartsync.roster.model import Roster
 from smartsync.simulator import Clock, Simulator, VirtualTime
-from smartsync.sync import RunResult, run_sync
 
 SCENARIOS = ("initial", "no_change", "typical_day", "rollover")
 # Runs are hours apart (cron at 04:00, 08:00 and 12:00): no run inherits the last one's spent quota.

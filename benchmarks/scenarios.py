@@ -1,6 +1,6 @@
 """The rosters each scenario syncs: the sample school, a typical school day, and the next September.
 
-Everything is derived deterministically from `smartsync.sample.generate(size)` and a seed, so two
+Everything is derived deterministically from `smartsync.roster.sample.generate(size)` and a seed, so two
 runs of the benchmark sync exactly the same changes.
 """
 
@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
 
-from smartsync.roster import Membership, Person, Roster
-from smartsync.sample import generate
+from smartsync.roster.model import Membership, Person, Roster
+from smartsync.roster.sample import generate
 
 TODAY = date(2025, 10, 1)
 NEXT_SEPTEMBER = date(2026, 9, 15)

@@ -137,9 +137,9 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     import json
 
     from smartsync.config import SourceConfig
-    from smartsync.roster import Roster
-    from smartsync.sources import InvalidExportError, read_roster
-    from smartsync.validate import validate_roster
+    from smartsync.roster.model import Roster
+    from smartsync.roster.sources import InvalidExportError, read_roster
+    from smartsync.roster.validate import validate_roster
 
     config: Config | None = None
     if source_path is not None:
@@ -288,13 +288,13 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     import json
 
     from smartsync.credentials import expiry_warnings, read_credentials
+    from smartsync.engine.run import RunResult, run_sync
     from smartsync.graph import make_graph_client
     from smartsync.journal import Journal, new_run_id
     from smartsync.lock import RunLock
     from smartsync.notify import RunOutcome, notify
     from smartsync.report import make_console, progress_reporter, render
-    from smartsync.sources import read_roster
-    from smartsync.sync import RunResult, run_sync
+    from smartsync.roster.sources import read_roster
 
     features = _parse_only(only)
     config, path = obj.load()

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from smartsync.config import Config, parse_config
+from smartsync.engine.run import RunResult, run_sync
 from smartsync.graph import make_graph_client
 from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
-from smartsync.roster import Roster
-from smartsync.sample import bundled_sample_path
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import bundled_sample_path
+from smartsync.roster.sources import read_roster
 from smartsync.simulator import Simulator
-from smartsync.sources import read_roster
-from smartsync.sync import RunResult, run_sync
 
 DEMO_TENANT = "00000000-0000-4000-8000-00000000d3e0"
 DEMO_CLIENT = "00000000-0000-4000-8000-00000000c11e"

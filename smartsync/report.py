@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smartsync.plan import Change
-from smartsync.sync import RunResult
+from smartsync.engine.plan import Change
+from smartsync.engine.run import RunResult
 
 MAX_USERS_SHOWN = 6
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from smartsync.config import Config, parse_config
 from smartsync.demo import DEMO_BASE_URL, DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.engine.run import RunResult, run_sync
 from smartsync.graph import GraphClient, make_graph_client
 from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
-from smartsync.roster import Roster
+from smartsync.roster.model import Roster
 from smartsync.simulator import FaultSpec, Simulator
-from smartsync.sync import RunResult, run_sync
 
 AUTUMN = date(2025, 10, 1)
 

@@ -41,8 +41,8 @@ from test_reliability_support import (
 )
 
 from smartsync.graph import GraphError, make_graph_client
-from smartsync.roster import Roster
-from smartsync.sample import generate
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import generate
 from smartsync.simulator.faults import FaultInjector
 
 RATES = (0.05, 0.10, 0.15, 0.20, 0.30)

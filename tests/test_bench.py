@@ -17,9 +17,9 @@ if str(ROOT) not in sys.path:  # the benchmarks live beside the package, not ins
 
 from benchmarks.floors import floor_read_ru, floor_writes  # noqa: E402
 from benchmarks.runner import Measurement, run_school  # noqa: E402
-from smartsync.plan import Change  # noqa: E402
+from smartsync.engine.plan import Change  # noqa: E402
+from smartsync.engine.state import GroupSpec, UserRef  # noqa: E402
 from smartsync.simulator import Clock, VirtualTime  # noqa: E402
-from smartsync.state import GroupSpec, UserRef  # noqa: E402
 
 
 def refs(n: int, prefix: str = "u") -> tuple[UserRef, ...]:

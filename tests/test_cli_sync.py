@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from smartsync.cli import cli
 from smartsync.demo import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
 from smartsync.lock import RunLock
-from smartsync.roster import Roster
-from smartsync.sample import generate, write_export
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import generate, write_export
 from smartsync.simulator import Simulator
 from smartsync.simulator.server import RunningServer, start_server
 

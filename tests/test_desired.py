@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 
 from smartsync.config import Config, parse_config
-from smartsync.desired import UserDirectory, build_desired
-from smartsync.roster import Group, Membership, Person, Roster
-from smartsync.state import EntraUser
+from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.state import EntraUser
+from smartsync.roster.model import Group, Membership, Person, Roster
 
 
 def config(**sync: Any) -> Config:

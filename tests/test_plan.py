@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartsync.plan import REFS_PER_REQUEST, Change, Plan, RemovalRules, diff, hold_removals
-from smartsync.state import (
+from smartsync.engine.plan import REFS_PER_REQUEST, Change, Plan, RemovalRules, diff, hold_removals
+from smartsync.engine.state import (
     ActualState,
     AdminUnitSpec,
     AdminUnitState,

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from smartsync.cli import cli
 from smartsync.config import SourceConfig
 from smartsync.errors import InputDataError
-from smartsync.roster import Membership
-from smartsync.sources import InvalidExportError, read_realsmart_export, read_roster
+from smartsync.roster.model import Membership
+from smartsync.roster.sources import InvalidExportError, read_realsmart_export, read_roster
 
 BAD_EXPORTS = Path(__file__).parent / "fixtures" / "bad_exports"
 BAD_CASES = sorted(p.name for p in BAD_EXPORTS.iterdir() if p.is_dir())

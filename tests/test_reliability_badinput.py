@@ -26,8 +26,8 @@ from smartsync.cli import cli
 from smartsync.config import Config
 from smartsync.demo import DEMO_BASE_URL, DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
 from smartsync.graph.retry import Backoff
-from smartsync.roster import Roster
-from smartsync.sample import write_export
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import write_export
 from smartsync.simulator import Simulator
 
 BROKEN = Path(__file__).parent / "fixtures" / "broken"

@@ -26,7 +26,7 @@ from test_reliability_support import (
 )
 
 from smartsync.graph import make_graph_client
-from smartsync.roster import Roster
+from smartsync.roster.model import Roster
 
 
 class ProcessDied(BaseException):

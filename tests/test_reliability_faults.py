@@ -24,8 +24,8 @@ from test_reliability_support import (
 
 from smartsync.graph import make_graph_client
 from smartsync.graph.retry import Backoff
-from smartsync.roster import Roster
-from smartsync.sample import generate
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import generate
 from smartsync.simulator.faults import FaultInjector
 
 ALL_FAULTS = "kinds=429+503+504+drop+lost"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from test_reliability_support import actual_picture, duplicates, expected_picture, unmanaged_snapshot
 
 from smartsync.demo import demo_seed, user_id_for
-from smartsync.roster import Group, Membership, Person, Roster
+from smartsync.roster.model import Group, Membership, Person, Roster
 
 YEARS = ("Year 7", "Year 8")
 

@@ -12,8 +12,8 @@ import yaml
 from test_reliability_badinput import cli_tenant, config_data
 from test_reliability_support import mini_roster, read_journal
 
-from smartsync.roster import Roster
-from smartsync.sample import write_export
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import write_export
 
 
 def everyone_left(roster: Roster) -> Roster:

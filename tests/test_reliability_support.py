@@ -29,11 +29,11 @@ import yaml
 
 from smartsync.config import Config
 from smartsync.demo import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT
-from smartsync.desired import UserDirectory, build_desired
-from smartsync.naming import key_from_au_description, parse_group_description
-from smartsync.roster import Group, Membership, Person, Roster
-from smartsync.sample import write_export
-from smartsync.state import EntraUser
+from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.naming import key_from_au_description, parse_group_description
+from smartsync.engine.state import EntraUser
+from smartsync.roster.model import Group, Membership, Person, Roster
+from smartsync.roster.sample import write_export
 
 PREFIX = "smartsync-"
 # The journal op that adds a person to an existing group, per role (creation carries its own people).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
-from smartsync.apply import Outcome
-from smartsync.plan import Change, Plan
+from smartsync.engine.apply import Outcome
+from smartsync.engine.plan import Change, Plan
+from smartsync.engine.run import RunResult
+from smartsync.engine.safety import Refusal
+from smartsync.engine.state import GroupSpec, Notice, UserRef
 from smartsync.report import make_console, render
-from smartsync.safety import Refusal
-from smartsync.state import GroupSpec, Notice, UserRef
-from smartsync.sync import RunResult
 
 AMY = UserRef("amy@nfa.example", "1")
 TESS = UserRef("tess@nfa.example", "2")

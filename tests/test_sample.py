@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from smartsync.roster import Roster
-from smartsync.sample import bundled_sample_path, generate, main, write_export
-from smartsync.sources import read_realsmart_export
+from smartsync.roster.model import Roster
+from smartsync.roster.sample import bundled_sample_path, generate, main, write_export
+from smartsync.roster.sources import read_realsmart_export
 
 EXPORT_FILES = ("users.csv", "groups.csv", "memberships.csv")
 
@@ -33,7 +33,7 @@ def secondary() -> Roster:
 
 def test_bundled_sample_is_the_small_school_with_the_default_seed(tmp_path: Path) -> None:
     bundled = {name: (bundled_sample_path() / name).read_bytes() for name in EXPORT_FILES}
-    regenerate = "python -m smartsync.sample --size small --out smartsync/data/sample-small"
+    regenerate = "python -m smartsync.sample --size small --out smartsync/roster/data/sample-small"
     assert bundled == export_bytes(generate("small"), tmp_path), (
         f"the bundled sample is stale: run `{regenerate}`"
     )

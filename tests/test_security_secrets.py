@@ -26,7 +26,7 @@ from test_reliability_badinput import CliTenant, cli_tenant, config_data, older
 from test_reliability_support import mini_roster
 
 from smartsync.demo import DEMO_SECRET
-from smartsync.sample import write_export
+from smartsync.roster.sample import write_export
 from smartsync.simulator import FaultSpec
 from smartsync.simulator.faults import FaultInjector
 

@@ -27,8 +27,8 @@ from test_setup_support import (
 
 from smartsync.demo import demo_seed
 from smartsync.errors import EXIT_OK
-from smartsync.roster import Group, Membership, Person, Roster
-from smartsync.sample import write_export
+from smartsync.roster.model import Group, Membership, Person, Roster
+from smartsync.roster.sample import write_export
 
 PUPIL = "amy.p@nfa.example"
 PEOPLE = (

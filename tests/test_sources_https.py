@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from smartsync.cli import cli
 from smartsync.config import SourceConfig, parse_config
 from smartsync.errors import ConfigError, InputDataError
+from smartsync.roster.sources import InvalidExportError, read_roster
+from smartsync.roster.sources.https import read_realsmart_https
 from smartsync.simulator.server import generate_certificates
-from smartsync.sources import InvalidExportError, read_roster
-from smartsync.sources.https import read_realsmart_https
 
 TOKEN = "s3cret-export-token-0123456789"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from smartsync.sources import InvalidExportError, read_oneroster
-from smartsync.sources.mapping import GradeMap
-from smartsync.validate import validate_roster
+from smartsync.roster.sources import InvalidExportError, read_oneroster
+from smartsync.roster.sources.mapping import GradeMap
+from smartsync.roster.validate import validate_roster
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 V11 = FIXTURES / "oneroster-1.1"

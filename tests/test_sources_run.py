@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from harness import tenant
 
-from smartsync.roster import Roster
-from smartsync.sources import read_roster
+from smartsync.roster.model import Roster
+from smartsync.roster.sources import read_roster
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from smartsync.cli import cli
 from smartsync.config import SourceConfig
-from smartsync.sources import InvalidExportError, read_roster, read_sds
-from smartsync.validate import validate_roster
+from smartsync.roster.sources import InvalidExportError, read_roster, read_sds
+from smartsync.roster.validate import validate_roster
 
 SDS = Path(__file__).parent / "fixtures" / "sources" / "sds"
 DOMAIN = "contoso.example"

@@ -12,11 +12,11 @@ import pytest
 from harness import Tenant, tenant
 
 from smartsync.demo import demo_seed, user_id_for
-from smartsync.desired import UserDirectory, build_desired
+from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.state import EntraUser
 from smartsync.graph import make_graph_client
-from smartsync.roster import Group, Membership, Person, Roster
-from smartsync.sample import generate
-from smartsync.state import EntraUser
+from smartsync.roster.model import Group, Membership, Person, Roster
+from smartsync.roster.sample import generate
 
 PEOPLE = (
     Person("L1", "learner", "amy.p@nfa.example", "Amy", "Pupil", "Year 7"),

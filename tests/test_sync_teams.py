@@ -10,7 +10,7 @@ from typing import Any
 from harness import AUTUMN, Tenant, tenant
 
 from smartsync.demo import user_id_for
-from smartsync.roster import Group, Membership, Person, Roster
+from smartsync.roster.model import Group, Membership, Person, Roster
 
 PEOPLE = (
     Person("L1", "learner", "amy.p@nfa.example", "Amy", "Pupil", "Year 7"),

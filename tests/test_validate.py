@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from smartsync.cli import cli
 from smartsync.errors import Problem
-from smartsync.roster import Group, Membership, Person, Roster
-from smartsync.sample import bundled_sample_path
-from smartsync.validate import derived_year_groups, validate_roster
+from smartsync.roster.model import Group, Membership, Person, Roster
+from smartsync.roster.sample import bundled_sample_path
+from smartsync.roster.validate import derived_year_groups, validate_roster
 
 SAMPLE = bundled_sample_path()
 

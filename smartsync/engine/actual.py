@@ -12,14 +12,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphThrottled, GraphUnavailable
-from smartsync.naming import (
+from smartsync.engine.naming import (
     key_from_au_description,
     key_from_nickname,
     nickname_prefix,
     parse_group_description,
 )
-from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, GroupType, Notice, UserRef
+from smartsync.engine.state import (
+    ActualState,
+    AdminUnitState,
+    EntraUser,
+    GroupState,
+    GroupType,
+    Notice,
+    UserRef,
+)
+from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphThrottled, GraphUnavailable
 
 USER_SELECT = "id,userPrincipalName,mail,employeeId"
 GROUP_SELECT = "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions"

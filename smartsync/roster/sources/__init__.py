@@ -12,11 +12,11 @@ from pathlib import Path
 
 from smartsync.config import SourceConfig
 from smartsync.errors import ConfigError
-from smartsync.roster import Roster
-from smartsync.sources.mapping import GradeMap
-from smartsync.sources.oneroster import read_oneroster
-from smartsync.sources.realsmart import InvalidExportError, read_realsmart_export
-from smartsync.sources.sds import read_sds
+from smartsync.roster.model import Roster
+from smartsync.roster.sources.mapping import GradeMap
+from smartsync.roster.sources.oneroster import read_oneroster
+from smartsync.roster.sources.realsmart import InvalidExportError, read_realsmart_export
+from smartsync.roster.sources.sds import read_sds
 
 
 def resolve_source_path(path: Path, base_dir: Path | None) -> Path:
@@ -34,7 +34,7 @@ def read_roster(source: SourceConfig, *, base_dir: Path | None = None) -> Roster
     the export cannot be fetched whole.
     """
     if source.type == "realsmart-https":
-        from smartsync.sources.https import read_realsmart_https
+        from smartsync.roster.sources.https import read_realsmart_https
 
         return read_realsmart_https(source)
     assert source.path is not None  # the config model requires a path for the file-based types

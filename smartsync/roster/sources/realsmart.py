@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
 
 from smartsync.errors import InputDataError, Problem
-from smartsync.roster import (
+from smartsync.roster.model import (
     GROUP_TYPES,
     MEMBERSHIP_ROLES,
     OWNER_ROLES,

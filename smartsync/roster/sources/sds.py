@@ -15,7 +15,7 @@ Three generations, told apart by their file names (folder or .zip):
 - **SDS v2** (legacy): `orgs.csv`, `users.csv` with `role`, `grade`, `orgSourcedIds`, `classes.csv`,
   `enrollments.csv`.
 
-v2 and v2.1 are read by the OneRoster engine (`smartsync.sources.oneroster`).
+v2 and v2.1 are read by the OneRoster engine (`smartsync.roster.sources.oneroster`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from smartsync.errors import Problem
-from smartsync.roster import Roster
-from smartsync.sources.mapping import (
+from smartsync.roster.model import Roster
+from smartsync.roster.sources.mapping import (
     GradeMap,
     GroupRecord,
     MembershipRecord,
@@ -32,9 +32,9 @@ from smartsync.sources.mapping import (
     PersonRecord,
     RosterBuilder,
 )
-from smartsync.sources.oneroster import Dialect, read_oneroster_files
-from smartsync.sources.realsmart import InvalidExportError
-from smartsync.sources.tables import Row, SourceFiles, Table, read_table, source_files
+from smartsync.roster.sources.oneroster import Dialect, read_oneroster_files
+from smartsync.roster.sources.realsmart import InvalidExportError
+from smartsync.roster.sources.tables import Row, SourceFiles, Table, read_table, source_files
 
 V1_FILES = (
     "school.csv",

@@ -31,8 +31,8 @@ import httpx
 from smartsync.config import SourceConfig
 from smartsync.errors import ConfigError, InputDataError, Problem
 from smartsync.httpio import edge_client, is_tls_failure, parse_retry_after
-from smartsync.roster import Roster
-from smartsync.sources.realsmart import TABLES, read_realsmart_document
+from smartsync.roster.model import Roster
+from smartsync.roster.sources.realsmart import TABLES, read_realsmart_document
 
 MAX_PAGES = 10_000
 MAX_REDIRECTS = 10

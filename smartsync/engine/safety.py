@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartsync.config import SafetyConfig
-from smartsync.plan import Plan
+from smartsync.engine.plan import Plan
 
 # Removals this small are never refused by the fraction limit: a small school's normal day can
 # remove a large share of a handful of memberships.

@@ -11,18 +11,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Protocol
 
-from smartsync.apply import Applier, Outcome
-from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.config import Config
-from smartsync.desired import UserDirectory, build_desired
-from smartsync.entra import read_actual, read_users
+from smartsync.engine.actual import read_actual, read_users
+from smartsync.engine.apply import Applier, ApplyPolicy, Outcome
+from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
+from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.naming import academic_year_of_key
+from smartsync.engine.plan import Plan, RemovalRules, diff, hold_removals, summarise
+from smartsync.engine.safety import Refusal, check
+from smartsync.engine.state import ActualState, DesiredState, UserRef
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
-from smartsync.naming import academic_year_of_key
-from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
-from smartsync.roster import Roster
-from smartsync.safety import Refusal, check
-from smartsync.state import ActualState, DesiredState, UserRef
+from smartsync.roster.model import Roster
 
 FEATURES = ("groups", "admin-units", "teams")
 Progress = Callable[[str, int, int], None]
@@ -238,14 +238,9 @@ def run_sync(
     applier = Applier(
         client,
         config.tenant.graph_url,
-        welcome_email=config.sync.groups.welcome_email,
-        hide_from_outlook=config.sync.groups.hide_from_outlook,
+        policy=ApplyPolicy.from_config(config),
         record=record,
         progress=progress,
-        team_retries=config.sync.teams.creation_retries,
-        team_retry_seconds=config.sync.teams.creation_retry_seconds,
-        team_poll_seconds=config.sync.teams.poll_seconds,
-        team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
     )
     result.outcomes = applier.apply(plan.changes)

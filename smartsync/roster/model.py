@@ -1,6 +1,6 @@
 """The roster: people, groups and memberships as read from a school's MIS export.
 
-Plain frozen values, whatever the source format. Sources (`smartsync.sources`) build a `Roster`
+Plain frozen values, whatever the source format. Sources (`smartsync.roster.sources`) build a `Roster`
 after validating their input; everything downstream reads only this model.
 """
 

@@ -7,7 +7,7 @@ every format must satisfy (unique ids and sign-in addresses, memberships naming 
 groups, students never owning a group), and counts each mapping it applies so that `smartsync validate`
 can show what was mapped to what ("grade 9 → Year 10: 30 learners").
 
-Those counts travel in `Roster.notes` as lines starting with `MAPPING_NOTE`; `smartsync.validate` shows
+Those counts travel in `Roster.notes` as lines starting with `MAPPING_NOTE`; `smartsync.roster.validate` shows
 them apart from the other notes.
 """
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from smartsync.errors import Problem
-from smartsync.roster import Group, GroupType, Membership, MembershipRole, Person, PersonRole, Roster
-from smartsync.sources.realsmart import InvalidExportError
-from smartsync.sources.tables import Row
+from smartsync.roster.model import Group, GroupType, Membership, MembershipRole, Person, PersonRole, Roster
+from smartsync.roster.sources.realsmart import InvalidExportError
+from smartsync.roster.sources.tables import Row
 
 MAPPING_NOTE = "mapped: "
 

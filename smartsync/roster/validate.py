@@ -13,8 +13,8 @@ from typing import Any
 
 from smartsync.config import Config
 from smartsync.errors import Problem
-from smartsync.roster import Roster
-from smartsync.sources.mapping import MAPPING_NOTE
+from smartsync.roster.model import Roster
+from smartsync.roster.sources.mapping import MAPPING_NOTE
 
 # How many group names to show inline before summarising the rest as "and N more".
 _SHOWN_NAMES = 5

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from smartsync.calendar import AcademicYear, academic_year
 from smartsync.config import Config
-from smartsync.naming import au_description, mail_nickname, object_key, render_name
-from smartsync.roster import Group, Person, Roster
-from smartsync.state import AdminUnitSpec, DesiredState, EntraUser, GroupSpec, Notice, UserRef
+from smartsync.engine.calendar import AcademicYear, academic_year
+from smartsync.engine.naming import au_description, mail_nickname, object_key, render_name
+from smartsync.engine.state import AdminUnitSpec, DesiredState, EntraUser, GroupSpec, Notice, UserRef
+from smartsync.roster.model import Group, Person, Roster
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,16 @@ class _GroupBuilder:
         self.active = active
         self.notices: list[Notice] = []
         self.kinds = set(config.sync.groups.kinds)
+        groups = config.sync.groups
+        # No flood of welcome mail for pupils, and no class groups in everyone's Outlook (DESIGN §5).
+        self.behaviour_options = tuple(
+            option
+            for option, wanted in (
+                ("WelcomeEmailDisabled", not groups.welcome_email),
+                ("HideGroupInOutlook", groups.hide_from_outlook),
+            )
+            if wanted
+        )
         self.default_school = config.school.code
         self.groups: dict[str, GroupSpec] = {}
 
@@ -185,6 +195,7 @@ class _GroupBuilder:
             academic_year=self.year.label if scoped else None,
             year_group=fields.get("year_group"),
             school=school,
+            behaviour_options=self.behaviour_options if group_type == "microsoft365" else (),
         )
 
     def build(self) -> dict[str, GroupSpec]:

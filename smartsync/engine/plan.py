@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from smartsync.naming import academic_year_of_key, archived_description
-from smartsync.state import (
+from smartsync.engine.naming import academic_year_of_key, archived_description
+from smartsync.engine.state import (
     ActualState,
     AdminUnitSpec,
     AdminUnitState,
@@ -70,6 +70,8 @@ class Change:
         if self.group is not None and self.op == "group.create":
             out["type"] = self.group.type
             out["mail_nickname"] = self.group.mail_nickname
+            if self.group.behaviour_options:
+                out["behaviour_options"] = list(self.group.behaviour_options)
         if self.op == "group.create":
             out["owners"] = [u.address for u in self.owners]
             out["members"] = [u.address for u in self.users]

@@ -53,6 +53,8 @@ class GroupSpec:
     academic_year: str | None = None
     year_group: str | None = None
     school: str | None = None
+    # Microsoft 365 groups only: `resourceBehaviorOptions` sent at creation (no welcome mail, hidden).
+    behaviour_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ any case, a byte-order mark, optional files absent (the manifest says which are)
 `status` active (or no status) are read; others are counted and left out, and enrollments naming them
 are ignored rather than reported.
 
-The same engine reads School Data Sync v2 and v2.1 files (OneRoster-derived), see `smartsync.sources.sds`.
+The same engine reads School Data Sync v2 and v2.1 files (OneRoster-derived), see
+`smartsync.roster.sources.sds`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from pathlib import Path
 from typing import Literal
 
 from smartsync.errors import Problem
-from smartsync.roster import GroupType, PersonRole, Roster
-from smartsync.sources.mapping import (
+from smartsync.roster.model import GroupType, PersonRole, Roster
+from smartsync.roster.sources.mapping import (
     GradeMap,
     GroupRecord,
     MemberKind,
@@ -40,8 +41,8 @@ from smartsync.sources.mapping import (
     RosterBuilder,
     split_list,
 )
-from smartsync.sources.realsmart import InvalidExportError
-from smartsync.sources.tables import Row, SourceFiles, Table, read_table, source_files
+from smartsync.roster.sources.realsmart import InvalidExportError
+from smartsync.roster.sources.tables import Row, SourceFiles, Table, read_table, source_files
 
 LEARNER_ROLES = frozenset({"student", "learner"})
 NOT_SYNCED_ROLES = frozenset({"guardian", "parent", "relative"})

@@ -1,0 +1,1 @@
+"""The simulated Graph API, one module a resource; `simulator.api.GraphApi` joins them."""
