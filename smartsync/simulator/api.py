@@ -1,11 +1,11 @@
 """The Graph v1.0 request handlers of the simulated tenant.
 
 `GraphApi.handle` answers one Graph request (never `$batch`, which is split up before it gets here)
-from a `TenantState`: this module routes it, and `resources/` holds one module a resource (users,
-groups, education, units, deleted items, teams, applications) over the shared `resources.base`. It answers with the status codes, headers and bodies Microsoft documents: users, groups and
-their members and owners, education classes, administrative units, deleted items, teams and their
-asynchronous operations, and the app registration's credentials. Permissions come from the caller's
-application roles (`PERMISSIONS` is the one table of them).
+from a `TenantState`, with the status codes, headers and bodies Microsoft documents. This module
+routes it; `resources/` holds one module a resource (users; groups with their members and owners;
+education classes; administrative units; deleted items; teams and their asynchronous operations;
+the app registration's credentials) over the shared `resources.base`. Permissions come from the
+caller's application roles (`PERMISSIONS` in `resources.base` is the one table of them).
 
 Choices where Graph's behaviour is not documented exactly:
 - `DELETE /groups/{id}/members/{oid}` (and owners, and administrative-unit members) without `/$ref`
