@@ -1,7 +1,10 @@
 """The change report: the only module that imports rich.
 
-On a terminal it prints coloured tables and shows progress during long phases; when stdout is not
-a terminal (cron mail, a log file) the same report comes out as plain text without colour or
+It renders the report model (`report_model.py`): one line per managed object in the school's
+words, carrying the object's key, grouped by school, kind and year group. A refused, partial or
+failed run says so on its first line, with the next step, and lists its failures before anything
+else. On a terminal it prints coloured tables and shows progress during long phases; when stdout is
+not a terminal (cron mail, a log file) the same report comes out as plain text without colour or
 progress bars.
 """
 
@@ -14,22 +17,27 @@ from typing import TextIO
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smartsync.plan import Change
+from smartsync.report_model import (
+    COLOURS,
+    KindRow,
+    RunReport,
+    Totals,
+    build,
+    count,
+    describe,
+    failure_lines,
+    last_line,
+    sign,
+)
 from smartsync.sync import RunResult
 
-MAX_USERS_SHOWN = 6
-
-_SUMMARY_ROWS = (
-    ("Groups", ("groups_created", "groups_updated", "groups_deleted")),
-    ("Group members", ("members_added", None, "members_removed")),
-    ("Group owners", ("owners_added", None, "owners_removed")),
-    ("Admin units", ("admin_units_created", "admin_units_updated", "admin_units_deleted")),
-    ("Admin unit members", ("admin_unit_members_added", None, "admin_unit_members_removed")),
-    ("Teams", ("teams_created", None, "teams_archived")),
-)
+# More objects than this and the report shows the counts per kind instead of every object.
+MAX_OBJECTS_SHOWN = 60
+MAX_WARNINGS_SHOWN = 25
 
 
 def make_console(stream: TextIO | None = None, *, quiet: bool = False) -> Console:
@@ -70,60 +78,58 @@ def progress_reporter(console: Console) -> Iterator[Callable[[str, int, int], No
         yield update
 
 
-def _mark(op: str) -> tuple[str, str]:
-    if op.endswith(".add") or op.endswith(".create"):
-        return "+", "green"
-    if op.endswith(".remove") or op.endswith(".delete") or op.endswith(".archive"):
-        return "-", "red"
-    return "~", "yellow"
+# -- the whole report ---------------------------------------------------------------------------------
 
 
-def _users(change: Change) -> str:
-    names = [f"{u.address} (owner)" for u in change.owners] + [u.address for u in change.users]
-    if len(names) > MAX_USERS_SHOWN:
-        return ", ".join(names[:MAX_USERS_SHOWN]) + f", … and {len(names) - MAX_USERS_SHOWN} more"
-    return ", ".join(names)
+def _first_line(report: RunReport) -> str | None:
+    """Refusal and failure first: the word, the numbers, the next step."""
+    if report.status == "refused":
+        return f"[bold red]Refused:[/bold red] {escape(report.refused_limit or '')} — nothing was written"
+    failed = report.totals.failed
+    if report.status == "failed":
+        return (
+            f"[bold red]Failed:[/bold red] none of the {count(failed, 'change')} was applied. Next: read the "
+            "failures below, fix their cause, and run again (a rerun applies what is left)."
+        )
+    if report.status == "partial":
+        return (
+            f"[bold red]Partly applied:[/bold red] {count(failed, 'change')} failed, the rest was applied. "
+            "Next: read the failures below; the next run retries them"
+            + (f" (`smartsync log --run {report.run_id}` lists every change)." if report.run_id else ".")
+        )
+    return None
 
 
-def _describe(change: Change) -> str:
-    verb = {
-        "group.create": "create group",
-        "group.update": "update group",
-        "group.delete": "delete group",
-        "group.members.add": "add members",
-        "group.members.remove": "remove members",
-        "group.owners.add": "add owners",
-        "group.owners.remove": "remove owners",
-        "admin_unit.create": "create admin unit",
-        "admin_unit.update": "update admin unit",
-        "admin_unit.delete": "delete admin unit",
-        "admin_unit.members.add": "add members",
-        "admin_unit.members.remove": "remove members",
-        "team.create": "create team",
-        "team.archive": "archive team",
-    }.get(change.op, change.op)
-    if change.set_fields:
-        verb += " " + ", ".join(f"{k} → {v!r}" for k, v in change.set_fields)
-    elif change.op == "group.create" and change.group is not None:
-        kind = "education class" if change.group.education_class else change.group.type
-        verb = f"create {kind} group"
-    elif change.op == "team.create" and change.template:
-        verb += f" (template {change.template})"
-    people = _users(change)
-    count = len(change.users) + len(change.owners)
-    return f"{verb} ({count}): {people}" if people else verb
-
-
-def _describe_many(changes: list[Change]) -> str:
-    if len(changes) == 1:
-        return _describe(changes[0])
-    merged = Change(
-        changes[0].op,
-        changes[0].key,
-        users=tuple(u for c in changes for u in c.users),
-        owners=tuple(u for c in changes for u in c.owners),
+def _summary_table(console: Console, totals: Totals) -> None:
+    table = Table(box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
+    table.add_column("")
+    for col in ("created / added", "changed", "deleted / removed"):
+        table.add_column(col, justify="right")
+    rows = (
+        ("Groups", totals.groups_created, totals.groups_changed, totals.groups_deleted),
+        ("Group members", totals.members_added, None, totals.members_removed),
+        ("Group owners", totals.owners_added, None, totals.owners_removed),
+        ("Admin units", totals.units_created, totals.units_changed, totals.units_deleted),
+        ("Admin unit members", totals.unit_members_added, None, totals.unit_members_removed),
+        ("Teams (made / archived)", totals.teams_created, None, totals.teams_archived),
     )
-    return _describe(merged)
+    for label, *cells in rows:
+        table.add_row(label, *("" if c is None else f"{c:,}" for c in cells))
+    console.print(table)
+
+
+def _kind_table(console: Console, title: str, rows: list[KindRow]) -> None:
+    table = Table(title=title, box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
+    for col in ("", "objects", "new", "changed", "archived / deleted", "members +", "members −"):
+        table.add_column(col, justify="left" if not col else "right")
+    for row in rows:
+        table.add_row(
+            escape(row.label),
+            *(f"{n:,}" for n in (row.objects, row.new, row.changed, row.removed)),
+            f"{row.added_people:,}",
+            f"{row.removed_people:,}",
+        )
+    console.print(table)
 
 
 def render(
@@ -133,79 +139,112 @@ def render(
     title: str | None = None,
     verbose: bool = False,
     quiet: bool = False,
+    html_hint: str | None = None,
 ) -> None:
-    """The report: summary table, changes per object, warnings, failures, and the verdict.
+    """The report of a plan or run (see `render_report`)."""
+    render_report(console, build(result, title=title), verbose=verbose, quiet=quiet, html_hint=html_hint)
+
+
+def render_report(
+    console: Console,
+    report: RunReport,
+    *,
+    verbose: bool = False,
+    quiet: bool = False,
+    html_hint: str | None = None,
+) -> None:
+    """Verdict first; then the summary, failures, the changes per object, warnings and the last line.
 
     `quiet` leaves out the per-object changes and lists warnings only by count (cron mail that is
-    read only when something went wrong); `verbose` lists every warning.
+    read only when something went wrong); `verbose` lists every object, person and warning.
+    `html_hint` names the HTML page written for this run, if any.
     """
-    heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
-    console.print(f"[bold]{heading}[/bold]" + (f"  run {result.run_id}" if result.run_id else ""))
+    first = _first_line(report)
+    if first is not None:
+        console.print(first)
+        if report.status == "refused" and report.refused_message:
+            console.print(f"  {report.refused_message}", markup=False)
+    console.print(
+        f"[bold]{escape(report.title)}[/bold]" + (f"  run {report.run_id}" if report.run_id else "")
+    )
+    if report.forced and report.refused_message:
+        console.print(f"[yellow]Forced past safety limit:[/yellow] {escape(report.refused_message)}")
+    _summary_table(console, report.totals)
+    for label, number in report.left_alone.items():
+        console.print(f"Left alone: {number:,} {label}", markup=False)
 
-    summary = result.summary()
-    table = Table(box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
-    table.add_column("")
-    for col in ("created / added", "updated", "deleted / removed"):
-        table.add_column(col, justify="right")
-    for label, keys in _SUMMARY_ROWS:
-        cells = [str(summary.get(k, 0)) if k else "" for k in keys]
-        table.add_row(label, *cells)
-    console.print(table)
+    failed = report.failed_objects
+    if failed:
+        console.print(f"[bold red]Failed changes ({sum(len(o.failures) for o in failed)})[/bold red]")
+        for obj in failed:
+            for line in failure_lines(obj):
+                console.print(f"  x {line}", markup=False)
 
-    outcomes = result.outcomes
-    by_object: dict[str, list[int]] = {}
-    for index, change in enumerate(result.plan.changes):
-        if not quiet:
-            by_object.setdefault(change.name or change.key, []).append(index)
-    if by_object:
-        console.print("[bold]Changes[/bold]")
-    for name, indexes in by_object.items():
-        key = result.plan.changes[indexes[0]].key
-        console.print(f"  [bold]{name}[/bold] [dim]({key})[/dim]", markup=True, highlight=False)
-        # One line per kind of change: a group's 20-at-a-time additions read as one list.
-        merged: dict[str, list[int]] = {}
-        for index in indexes:
-            merged.setdefault(result.plan.changes[index].op, []).append(index)
-        for op, group in merged.items():
-            changes = [result.plan.changes[i] for i in group]
-            sign, colour = _mark(op)
-            status = ""
-            if outcomes is not None:
-                bad = [outcomes[i].result for i in group if outcomes[i].result != "ok"]
-                if bad:
-                    status = f" [red][{len(bad)} {bad[0]}][/red]"
-            console.print(f"    [{colour}]{sign}[/{colour}] {_describe_many(changes)}{status}", markup=True)
-    if not result.plan.changes:
+    if not quiet:
+        _changes(console, report, verbose=verbose, html_hint=html_hint)
+    if not report.objects:
         console.print("No changes: Entra already matches the roster.")
 
-    notices = result.plan.notices
-    if quiet and (notices or result.warnings):
-        count = len(notices) + len(result.warnings)
-        plural = "s" if count != 1 else ""
-        console.print(f"{count} warning{plural} (run without -q, or `smartsync plan`, to see them)")
-    elif notices or result.warnings:
-        console.print(f"[bold yellow]Warnings ({len(notices) + len(result.warnings)})[/bold yellow]")
-        shown = notices if verbose else notices[:25]
-        for notice in shown:
-            extra = f" [roster id {notice.roster_id}]" if notice.roster_id else ""
-            console.print(f"  ! {notice.message}{extra}", markup=False)
-        if len(notices) > len(shown):
-            console.print(f"  … and {len(notices) - len(shown)} more (use -v or --json to see all)")
-        for warning in result.warnings:
-            console.print(f"  ! {warning}", markup=False)
+    _warnings(console, report, verbose=verbose, quiet=quiet)
+    if report.objects:
+        console.print(last_line(report), markup=False)
+    if html_hint:
+        console.print(f"The whole report, to filter by year, kind or person: {html_hint}", markup=False)
 
-    if result.failed:
-        console.print(f"[bold red]Failures ({len(result.failed)})[/bold red]")
-        for outcome in result.failed:
-            label = outcome.change.name or outcome.change.key
-            console.print(f"  x {outcome.change.op} {label}: {outcome.error}", markup=False)
 
-    if result.refused is not None:
-        style = "yellow" if result.forced else "bold red"
-        prefix = "Forced past safety limit" if result.forced else "Refused"
-        console.print(f"[{style}]{prefix}:[/{style}] {result.refused.message}", markup=True)
-    elif result.dry_run and result.plan.changes:
-        console.print("Dry run: nothing was written. Apply with `smartsync run`.")
-    elif outcomes is not None:
-        done = sum(1 for o in outcomes if o.result == "ok")
-        console.print(f"Applied {done} of {len(outcomes)} changes; status {result.status}.")
+def _changes(console: Console, report: RunReport, *, verbose: bool, html_hint: str | None) -> None:
+    objects = report.objects
+    if not objects:
+        return
+    if len(objects) > MAX_OBJECTS_SHOWN and not verbose:
+        _kind_table(console, "Objects per kind", report.per_kind())
+        where = f"the page {html_hint}" if html_hint else "`--html FILE` for a page to review"
+        console.print(
+            f"{count(len(objects), 'object')} changed: too many to list here. `-v` lists each one, "
+            f"or see {where}.",
+            markup=False,
+        )
+        return
+    heading = {"refused": "Changes it would have made", "planned": "Changes it would make"}
+    console.print(f"[bold]{heading.get(report.status, 'Changes')}[/bold]")
+    several_schools = len(report.schools) > 1
+    school = kind = year = None
+    for obj in objects:
+        if several_schools and obj.school != school:
+            school, kind, year = obj.school, None, None
+            console.print(f"  [bold]School {escape(obj.school)}[/bold]")
+        if obj.kind_heading != kind:
+            kind, year = obj.kind_heading, None
+            console.print(f"  [bold]{escape(kind)}[/bold]")
+        if obj.year != year:
+            year = obj.year
+            console.print(f"    {escape(year)}")
+        mark = sign(obj)
+        status = {"failed": " [failed]", "partial": " [partly failed]", "skipped": " [skipped]"}.get(
+            obj.status, ""
+        )
+        colour = COLOURS[mark]
+        console.print(
+            f"      [{colour}]{mark}[/{colour}] {escape(describe(obj, verbose=verbose))}"
+            + (f"[red]{escape(status)}[/red]" if status else "")
+        )
+
+
+def _warnings(console: Console, report: RunReport, *, verbose: bool, quiet: bool) -> None:
+    warnings = report.warnings
+    if not warnings:
+        return
+    if quiet:
+        plural = "s" if len(warnings) != 1 else ""
+        console.print(f"{len(warnings)} warning{plural} (run without -q, or `smartsync plan`, to see them)")
+        return
+    console.print(f"[bold yellow]Warnings ({len(warnings)})[/bold yellow]")
+    shown = warnings if verbose else warnings[:MAX_WARNINGS_SHOWN]
+    for warning in shown:
+        extra = f" [roster id {warning.roster_id}]" if warning.roster_id else ""
+        console.print(f"  ! {warning.message}{extra}", markup=False)
+    if len(warnings) > len(shown):
+        console.print(f"  … and {len(warnings) - len(shown)} more (use -v or --json to see all)")
+
+
+__all__ = ["describe", "last_line", "make_console", "progress_reporter", "render", "render_report"]

@@ -20,6 +20,7 @@ from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
+from smartsync.report_model import object_facts, people_names
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
@@ -168,6 +169,15 @@ def compute_plan(
             f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
+    # What the report needs beyond the changes: each object's year group and people's names.
+    plan = replace(
+        plan,
+        extra={
+            **plan.extra,
+            "objects": object_facts(want, have),
+            "people": people_names(roster.people, directory.find),
+        },
+    )
     return plan, want, have
 
 

@@ -1,0 +1,630 @@
+"""The report model: a plan or a run result as changes per object, in the school's words.
+
+Pure (no rich, no Jinja2): both the terminal report (`report.py`) and the HTML page
+(`report_html.py`) render what this module computes, so the two never disagree. A plan narrates
+requests (a group's 20-at-a-time additions are several changes); the model folds them back into
+one entry per managed object, keyed by the object's key so that two objects with one display name
+are never confused, and counts people, so its totals are the summary table's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smartsync.plan import Change
+from smartsync.state import UserRef
+
+if TYPE_CHECKING:
+    from smartsync.sync import RunResult
+
+# What the school calls each kind of managed object (the key's second part).
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "class": ("class", "Classes"),
+    "mentor": ("tutor group", "Tutor groups"),
+    "year": ("year group", "Year groups"),
+    "group": ("MIS group", "MIS groups"),
+    "all_learners": ("all-learners group", "All learners"),
+    "all_staff": ("all-staff group", "All staff"),
+    "au_learners": ("learners unit", "Units: learners"),
+    "au_staff": ("staff unit", "Units: staff"),
+    "au_mentors": ("mentors unit", "Units: mentors"),
+    "au_year": ("year-group unit", "Units: year groups"),
+}
+_KIND_ORDER = tuple(KIND_WORDS)
+NO_YEAR = "Whole school"
+MAX_USERS_SHOWN = 6
+
+
+@dataclass(frozen=True, order=True)
+class PersonRef:
+    """A person as the report names them: sign-in address, and display name where Entra has one."""
+
+    address: str
+    name: str = ""
+
+    @property
+    def short(self) -> str:
+        """The address without its domain: unique in a school, and what a sysadmin types."""
+        return self.address.split("@", 1)[0]
+
+    @property
+    def initialled(self) -> str:
+        """`J. Kowalski` for a teacher named John Kowalski; the short address when no name is known."""
+        parts = self.name.split()
+        if len(parts) < 2:
+            return self.name or self.short
+        return f"{parts[0][0]}. {' '.join(parts[1:])}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A change Graph refused or that was skipped: what, Graph's message, and whom it concerned."""
+
+    what: str
+    error: str
+    people: tuple[PersonRef, ...] = ()
+    result: str = "failed"  # failed | skipped
+
+
+@dataclass
+class ObjectReport:
+    """Everything one managed object went through in this plan or run."""
+
+    key: str
+    name: str
+    category: str  # group | unit
+    kind: str
+    school: str
+    year: str
+    action: str = "changed"  # new | changed | archived | deleted
+    detail: str = ""  # "class team", "security group", ...
+    team_created: bool = False
+    old_name: str | None = None
+    archived_name: str | None = None
+    members_added: list[PersonRef] = field(default_factory=list)
+    members_removed: list[PersonRef] = field(default_factory=list)
+    owners_added: list[PersonRef] = field(default_factory=list)
+    owners_removed: list[PersonRef] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    done: int = 0  # changes applied (a run), for the status
+    planned: bool = True  # a plan, or a refused run: nothing happened yet
+
+    @property
+    def kind_word(self) -> str:
+        return KIND_WORDS.get(self.kind, (self.kind.replace("_", " "), ""))[0]
+
+    @property
+    def kind_heading(self) -> str:
+        return kind_heading(self.kind)
+
+    @property
+    def status(self) -> str:
+        if self.planned:
+            return "planned"
+        if not self.failures:
+            return "ok"
+        if all(f.result == "skipped" for f in self.failures) and not self.done:
+            return "skipped"
+        return "partial" if self.done else "failed"
+
+    @property
+    def people(self) -> list[PersonRef]:
+        seen = dict.fromkeys(
+            [*self.owners_added, *self.members_added, *self.owners_removed, *self.members_removed]
+        )
+        return list(seen)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.school, kind_rank(self.kind), year_rank(self.year), self.name.casefold(), self.key)
+
+
+def kind_rank(kind: str) -> int:
+    return _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+
+
+def kind_heading(kind: str) -> str:
+    return KIND_WORDS.get(kind, ("", kind.replace("_", " ").capitalize()))[1]
+
+
+def year_rank(year: str) -> tuple[int, int, str]:
+    """Year 7 before Year 10; the whole-school objects after the year groups."""
+    if year == NO_YEAR:
+        return (1, 0, year)
+    number = re.search(r"\d+", year)
+    return (0, int(number.group()) if number else 99, year)
+
+
+@dataclass(frozen=True)
+class Warning:
+    message: str
+    code: str = "notice"
+    roster_id: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The run in people and objects: the summary table and the last line."""
+
+    groups_created: int = 0
+    groups_changed: int = 0
+    groups_deleted: int = 0
+    units_created: int = 0
+    units_changed: int = 0
+    units_deleted: int = 0
+    members_added: int = 0
+    members_removed: int = 0
+    owners_added: int = 0
+    owners_removed: int = 0
+    unit_members_added: int = 0
+    unit_members_removed: int = 0
+    teams_created: int = 0
+    teams_archived: int = 0
+    failed: int = 0
+
+    @property
+    def groups(self) -> int:
+        return self.groups_created + self.groups_changed + self.groups_deleted + self.teams_archived
+
+    @property
+    def units(self) -> int:
+        return self.units_created + self.units_changed + self.units_deleted
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """One line of the per-kind (or per-year) count table."""
+
+    label: str
+    objects: int
+    new: int
+    changed: int
+    removed: int
+    added_people: int
+    removed_people: int
+
+
+@dataclass
+class RunReport:
+    """A plan or a run result, ready to render."""
+
+    title: str
+    dry_run: bool
+    status: str  # ok | partial | failed | refused | planned
+    run_id: str
+    objects: list[ObjectReport]
+    totals: Totals
+    warnings: list[Warning]
+    refused_limit: str | None = None
+    refused_message: str | None = None
+    forced: bool = False
+    left_alone: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed_objects(self) -> list[ObjectReport]:
+        return [o for o in self.objects if o.failures]
+
+    @property
+    def schools(self) -> list[str]:
+        return sorted({o.school for o in self.objects})
+
+    @property
+    def years(self) -> list[str]:
+        return sorted({o.year for o in self.objects}, key=year_rank)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({o.kind for o in self.objects}, key=kind_rank)
+
+    def per_kind(self) -> list[KindRow]:
+        return _rows(self.objects, lambda o: o.kind_heading, [kind_heading(k) for k in self.kinds])
+
+    def per_year(self) -> list[KindRow]:
+        return _rows(self.objects, lambda o: o.year, self.years)
+
+    @property
+    def rollover(self) -> tuple[list[ObjectReport], list[ObjectReport]]:
+        """Teams to be archived and classes to be created, side by side on the page."""
+        archived = [o for o in self.objects if o.action == "archived"]
+        created = [o for o in self.objects if o.action == "new" and o.kind == "class"]
+        return archived, created
+
+    @property
+    def verdict(self) -> str:
+        """The first word of the report: what happened, before any detail."""
+        return {
+            "refused": "Refused",
+            "failed": "Failed",
+            "partial": "Partly applied",
+            "ok": "Done",
+            "planned": "Plan",
+        }[self.status]
+
+
+def _rows(objects: list[ObjectReport], label_of: Any, order: list[str]) -> list[KindRow]:
+    rows: dict[str, list[ObjectReport]] = {label: [] for label in order}
+    for obj in objects:
+        rows.setdefault(label_of(obj), []).append(obj)
+    out = []
+    for label, items in rows.items():
+        out.append(
+            KindRow(
+                label,
+                len(items),
+                sum(1 for o in items if o.action == "new"),
+                sum(1 for o in items if o.action == "changed"),
+                sum(1 for o in items if o.action in ("archived", "deleted")),
+                sum(len(o.members_added) for o in items),
+                sum(len(o.members_removed) for o in items),
+            )
+        )
+    return out
+
+
+def object_facts(want: Any, have: Any) -> dict[str, dict[str, str]]:
+    """Kind, school and year group of every object of `want` and `have`, for the plan's `extra`.
+
+    Objects leaving the roster are only in `have`, which knows no year group: their year is taken
+    from a class name such as "7A/Ma1" where it can be, else they count as whole-school objects.
+    """
+    facts: dict[str, dict[str, str]] = {}
+    for key, current in have.groups.items():
+        facts[key] = {"year": _year_from_name(current.display_name), "was": current.display_name}
+    for key, current_unit in have.admin_units.items():
+        facts[key] = {"year": NO_YEAR, "was": current_unit.display_name}
+    for key, spec in want.groups.items():
+        facts[key] = {**facts.get(key, {}), "year": spec.year_group or NO_YEAR, "school": spec.school or ""}
+    for key, unit in want.admin_units.items():
+        facts[key] = {**facts.get(key, {}), "year": unit.year_group or NO_YEAR, "school": unit.school or ""}
+    return facts
+
+
+def people_names(people: Iterable[Any], find: Callable[[Any], Any]) -> dict[str, str]:
+    """Roster names by Entra object id, so the report can say "owner J. Kowalski".
+
+    `find` is the user directory's match of a roster person to an Entra user (or None).
+    """
+    names: dict[str, str] = {}
+    for person in people:
+        user = find(person)
+        if user is not None and person.display_name:
+            names[user.id] = person.display_name
+    return names
+
+
+_YEAR_PREFIX = re.compile(r"^(?:Archived [^:]*: )?(\d{1,2})[A-Za-z]")
+
+
+def _year_from_name(name: str) -> str:
+    match = _YEAR_PREFIX.match(name)
+    return f"Year {match.group(1)}" if match else NO_YEAR
+
+
+def _parts(key: str) -> tuple[str, str]:
+    school, _, rest = key.partition("-")
+    return school, rest.split("-", 1)[0] if rest else "group"
+
+
+def build(result: RunResult, *, title: str | None = None) -> RunReport:
+    """The report of a plan or a run: one `ObjectReport` per object, in school, kind, year order."""
+    plan = result.plan
+    facts: Mapping[str, Mapping[str, str]] = plan.extra.get("objects", {})
+    names: Mapping[str, str] = plan.extra.get("people", {})
+    refused = result.refused is not None and not result.forced
+    planned = result.outcomes is None or refused
+
+    def person(ref: UserRef) -> PersonRef:
+        return PersonRef(ref.address, names.get(ref.id, ""))
+
+    objects: dict[str, ObjectReport] = {}
+    for index, change in enumerate(plan.changes):
+        outcome = None if planned or result.outcomes is None else result.outcomes[index]
+        obj = objects.get(change.key)
+        if obj is None:
+            school, kind = _parts(change.key)
+            fact = facts.get(change.key, {})
+            year = fact.get("year") or _year_from_name(change.name or "")
+            obj = ObjectReport(
+                key=change.key,
+                name=change.name or change.key,
+                category="unit" if change.op.startswith("admin_unit") else "group",
+                kind=kind,
+                school=fact.get("school") or school,
+                year=year,
+                planned=planned,
+            )
+            if change.op in ("group.update", "admin_unit.update"):
+                obj.old_name = fact.get("was")
+            objects[change.key] = obj
+        _apply(obj, change, outcome, person)
+
+    items = sorted(objects.values(), key=ObjectReport.sort_key)
+    warnings = [Warning(n.message, n.code, n.roster_id, n.email) for n in plan.notices]
+    warnings += [Warning(w) for w in result.warnings]
+    status = result.status if not (result.dry_run and result.status == "ok") else "planned"
+    heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
+    left_alone = plan.extra.get("left_alone")
+    return RunReport(
+        title=heading,
+        dry_run=result.dry_run,
+        status=status,
+        run_id=result.run_id,
+        objects=items,
+        totals=_totals(items, len(result.failed)),
+        warnings=warnings,
+        refused_limit=result.refused.limit if result.refused is not None else None,
+        refused_message=result.refused.message if result.refused is not None else None,
+        forced=result.forced,
+        left_alone=dict(left_alone) if isinstance(left_alone, dict) else {},
+    )
+
+
+_VERBS = {
+    "group.create": "create the group",
+    "group.update": "rename",
+    "group.delete": "delete the group",
+    "group.members.add": "add members",
+    "group.members.remove": "remove members",
+    "group.owners.add": "add owners",
+    "group.owners.remove": "remove owners",
+    "admin_unit.create": "create the unit",
+    "admin_unit.update": "rename",
+    "admin_unit.delete": "delete the unit",
+    "admin_unit.members.add": "add members",
+    "admin_unit.members.remove": "remove members",
+    "team.create": "make the team",
+    "team.archive": "archive the team",
+}
+
+
+def _apply(obj: ObjectReport, change: Change, outcome: Any, person: Any) -> None:
+    """Fold one change (and its outcome, after a run) into its object's report."""
+    op = change.op
+    people = [*change.owners, *change.users]
+    if outcome is not None and outcome.result != "ok":
+        obj.failures.append(
+            Failure(
+                _VERBS.get(op, op),
+                outcome.error or outcome.result,
+                tuple(person(u) for u in people),
+                outcome.result,
+            )
+        )
+        return
+    ok_users = list(change.users)
+    ok_owners = list(change.owners)
+    if outcome is not None and outcome.users:
+        failed: dict[str, list[PersonRef]] = {}
+        for ref in people:
+            user_result, error = outcome.users.get(ref.id, ("ok", None))
+            if user_result != "ok":
+                failed.setdefault(error or user_result, []).append(person(ref))
+        for error, who in failed.items():
+            obj.failures.append(Failure(_VERBS.get(op, op), error, tuple(who)))
+        bad = {ref.id for ref in people if outcome.users.get(ref.id, ("ok", None))[0] != "ok"}
+        ok_users = [u for u in change.users if u.id not in bad]
+        ok_owners = [u for u in change.owners if u.id not in bad]
+    if outcome is not None:
+        obj.done += 1
+    match op:
+        case "group.create":
+            obj.action = "new"
+            spec = change.group
+            if spec is not None:
+                obj.detail = (
+                    "class"
+                    if spec.education_class
+                    else f"{spec.type} group".replace("microsoft365", "Microsoft 365")
+                )
+            obj.members_added += [person(u) for u in ok_users]
+            obj.owners_added += [person(u) for u in ok_owners]
+        case "admin_unit.create":
+            obj.action = "new"
+            obj.detail = "restricted unit" if change.unit is not None and change.unit.restricted else "unit"
+        case "group.members.add" | "admin_unit.members.add":
+            obj.members_added += [person(u) for u in ok_users]
+        case "group.members.remove" | "admin_unit.members.remove":
+            obj.members_removed += [person(u) for u in ok_users]
+        case "group.owners.add":
+            obj.owners_added += [person(u) for u in ok_users]
+        case "group.owners.remove":
+            obj.owners_removed += [person(u) for u in ok_users]
+        case "group.update" | "admin_unit.update":
+            obj.name = dict(change.set_fields).get("displayName", obj.name)
+        case "team.create":
+            obj.team_created = True
+        case "team.archive":
+            obj.action = "archived"
+            obj.archived_name = dict(change.set_fields).get("displayName")
+        case "group.delete" | "admin_unit.delete":
+            obj.action = "deleted"
+
+
+def _totals(objects: list[ObjectReport], failed: int) -> Totals:
+    groups = [o for o in objects if o.category == "group"]
+    units = [o for o in objects if o.category == "unit"]
+
+    def done(items: list[ObjectReport], action: str) -> int:
+        return sum(1 for o in items if o.action == action and o.status in ("planned", "ok", "partial"))
+
+    return Totals(
+        groups_created=done(groups, "new"),
+        groups_changed=done(groups, "changed"),
+        groups_deleted=done(groups, "deleted"),
+        units_created=done(units, "new"),
+        units_changed=done(units, "changed"),
+        units_deleted=done(units, "deleted"),
+        members_added=sum(len(o.members_added) for o in groups),
+        members_removed=sum(len(o.members_removed) for o in groups),
+        owners_added=sum(len(o.owners_added) for o in groups),
+        owners_removed=sum(len(o.owners_removed) for o in groups),
+        unit_members_added=sum(len(o.members_added) for o in units),
+        unit_members_removed=sum(len(o.members_removed) for o in units),
+        teams_created=sum(1 for o in groups if o.team_created),
+        teams_archived=done(groups, "archived"),
+        failed=failed,
+    )
+
+
+def summary_of(report: RunReport) -> dict[str, int]:
+    """The totals under the summary keys of the plan document, to check them against it."""
+    t = report.totals
+    return {
+        "groups_created": t.groups_created,
+        "groups_deleted": t.groups_deleted,
+        "members_added": t.members_added,
+        "members_removed": t.members_removed,
+        "owners_added": t.owners_added,
+        "owners_removed": t.owners_removed,
+        "admin_units_created": t.units_created,
+        "admin_units_deleted": t.units_deleted,
+        "admin_unit_members_added": t.unit_members_added,
+        "admin_unit_members_removed": t.unit_members_removed,
+        "teams_created": t.teams_created,
+        "teams_archived": t.teams_archived,
+    }
+
+
+def count(number: int, word: str, plural: str | None = None) -> str:
+    """`1 group`, `4,020 memberships`."""
+    return f"{number:,} {word if number == 1 else plural or word + 's'}"
+
+
+# -- the words of the report, shared by the terminal and the HTML page ----------------------------
+
+
+def _names(people: Sequence[PersonRef], *, initialled: bool = False, limit: int = MAX_USERS_SHOWN) -> str:
+    shown = [p.initialled if initialled else p.short for p in people[:limit]]
+    if len(people) > limit:
+        shown.append(f"… and {len(people) - limit} more")
+    return ", ".join(shown)
+
+
+def _owners_phrase(obj: ObjectReport, verbose: bool) -> str:
+    limit = len(obj.owners_added) + len(obj.owners_removed) if verbose else MAX_USERS_SHOWN
+    added, removed = obj.owners_added, obj.owners_removed
+    if len(added) == 1 and len(removed) == 1:
+        return f"owner {removed[0].initialled} → {added[0].initialled}"
+    parts = []
+    if added:
+        parts.append(
+            f"{'owner' if len(added) == 1 else 'owners'} {_names(added, initialled=True, limit=limit)}"
+        )
+    if removed:
+        parts.append(f"no longer owner: {_names(removed, initialled=True, limit=limit)}")
+    return "; ".join(parts)
+
+
+def _members_phrase(obj: ObjectReport, verbose: bool) -> str:
+    added, removed = obj.members_added, obj.members_removed
+    if not added and not removed:
+        return ""
+    limit = len(added) + len(removed) if verbose else MAX_USERS_SHOWN
+    counts = " ".join(
+        part for part in (f"+{len(added)}" if added else "", f"−{len(removed)}" if removed else "") if part
+    )
+    lists = [_names(added, limit=limit)] if added else []
+    if removed:
+        lists.append("−" + ", −".join(_names(removed, limit=limit).split(", ")))
+    word = "member" if len(added) + len(removed) == 1 else "members"
+    return f"{counts} {word} ({'; '.join(lists)})"
+
+
+def describe(obj: ObjectReport, *, verbose: bool = False) -> str:
+    """The object's line after its sign: `7A/Ma1 Maths  NFA-class-2026-4003  class team, new: …`."""
+    head = f"{obj.name}  {obj.key}"
+    if obj.action == "archived":
+        return f"{obj.archived_name or obj.name}  {obj.key}: team archived, members kept"
+    if obj.action == "deleted":
+        return f"{head}: {'unit' if obj.category == 'unit' else 'group'} deleted"
+    if obj.action == "new":
+        what = obj.kind_word + (" team" if obj.team_created else "")
+        parts = [count(len(obj.members_added), "member")]
+        owners = _owners_phrase(obj, verbose)
+        if owners:
+            parts.append(owners)
+        return f"{head}  {what}, new: {', '.join(parts)}"
+    parts = []
+    if obj.old_name is not None:
+        parts.append(f"renamed from {obj.old_name}")
+    members = _members_phrase(obj, verbose)
+    if members:
+        parts.append(members)
+    owners = _owners_phrase(obj, verbose)
+    if owners:
+        parts.append(owners)
+    if obj.team_created:
+        parts.append("team made")
+    return f"{head}: {'; '.join(parts) or 'no change applied'}"
+
+
+def sign(obj: ObjectReport) -> str:
+    return {"new": "+", "archived": "−", "deleted": "−"}.get(obj.action, "~")
+
+
+COLOURS = {"+": "green", "−": "red", "~": "yellow"}
+
+
+def failure_lines(obj: ObjectReport) -> list[str]:
+    lines = []
+    for failure in obj.failures:
+        who = f" for {_names(failure.people)}" if failure.people else ""
+        word = "skipped" if failure.result == "skipped" else "failed"
+        lines.append(f"{obj.name}  {obj.key}: {failure.what} {word}{who}: {failure.error}")
+    return lines
+
+
+def last_line(report: RunReport) -> str:
+    """What was done, in the summary table's units: objects, then memberships, then failures."""
+    t = report.totals
+    objects = [count(t.groups, "group")] if t.groups else []
+    if t.units:
+        objects.append(count(t.units, "unit"))
+    people = []
+    if t.members_added or t.members_removed:
+        people.append(_pair(t.members_added, t.members_removed, "group membership", "group memberships"))
+    if t.owners_added or t.owners_removed:
+        people.append(_pair(t.owners_added, t.owners_removed, "owner", "owners"))
+    if t.unit_members_added or t.unit_members_removed:
+        people.append(
+            _pair(t.unit_members_added, t.unit_members_removed, "unit membership", "unit memberships")
+        )
+    if t.teams_created or t.teams_archived:
+        teams = [f"{t.teams_created:,} created"] if t.teams_created else []
+        teams += [f"{t.teams_archived:,} archived"] if t.teams_archived else []
+        people.append(f"teams {', '.join(teams)}")
+    what = " and ".join(objects) or "nothing"
+    detail = f": {'; '.join(people)}" if people else ""
+    if report.status == "refused":
+        return f"Would have changed {what}{detail}; nothing was written."
+    if report.dry_run:
+        return f"Would change {what}{detail}; nothing was written. Apply with `smartsync run`."
+    return f"Changed {what}{detail}; {t.failed:,} failed."
+
+
+def _pair(added: int, removed: int, one: str, many: str) -> str:
+    parts = [f"{added:,} added"] if added else []
+    parts += [f"{removed:,} removed"] if removed else []
+    return f"{many if (added or removed) != 1 else one} {', '.join(parts)}"
+
+
+__all__ = [
+    "NO_YEAR",
+    "Failure",
+    "ObjectReport",
+    "PersonRef",
+    "RunReport",
+    "Totals",
+    "build",
+    "count",
+    "describe",
+    "failure_lines",
+    "last_line",
+    "object_facts",
+    "people_names",
+    "sign",
+    "summary_of",
+]
