@@ -198,10 +198,13 @@ def _changes(console: Console, report: RunReport, *, verbose: bool, html_hint: s
         return
     if len(objects) > MAX_OBJECTS_SHOWN and not verbose:
         _kind_table(console, "Objects per kind", report.per_kind())
-        where = f"the page {html_hint}" if html_hint else "`--html FILE` for a page to review"
+        where = (
+            f"the page {html_hint} has them all"
+            if html_hint
+            else "`--html FILE` writes a page to review them"
+        )
         console.print(
-            f"{count(len(objects), 'object')} changed: too many to list here. `-v` lists each one, "
-            f"or see {where}.",
+            f"{count(len(objects), 'object')} to list, too many for here: `-v` lists each one, and {where}.",
             markup=False,
         )
         return
@@ -212,7 +215,7 @@ def _changes(console: Console, report: RunReport, *, verbose: bool, html_hint: s
     for obj in objects:
         if several_schools and obj.school != school:
             school, kind, year = obj.school, None, None
-            console.print(f"  [bold]School {escape(obj.school)}[/bold]")
+            console.print(f"[bold]School {escape(obj.school)}[/bold]")
         if obj.kind_heading != kind:
             kind, year = obj.kind_heading, None
             console.print(f"  [bold]{escape(kind)}[/bold]")

@@ -272,7 +272,11 @@ def object_facts(want: Any, have: Any) -> dict[str, dict[str, str]]:
     """
     facts: dict[str, dict[str, str]] = {}
     for key, current in have.groups.items():
-        facts[key] = {"year": _year_from_name(current.display_name), "was": current.display_name}
+        facts[key] = {
+            "year": _year_from_name(current.display_name),
+            "was": current.display_name,
+            "members": str(len(current.members)),
+        }
     for key, current_unit in have.admin_units.items():
         facts[key] = {"year": NO_YEAR, "was": current_unit.display_name}
     for key, spec in want.groups.items():
@@ -295,7 +299,7 @@ def people_names(people: Iterable[Any], find: Callable[[Any], Any]) -> dict[str,
     return names
 
 
-_YEAR_PREFIX = re.compile(r"^(?:Archived [^:]*: )?(\d{1,2})[A-Za-z]")
+_YEAR_PREFIX = re.compile(r"^(?:Archived [^:]*: )?(\d{1,2})(?!\d)")
 
 
 def _year_from_name(name: str) -> str:
@@ -533,20 +537,25 @@ def _members_phrase(obj: ObjectReport, verbose: bool) -> str:
     return f"{counts} {word} ({'; '.join(lists)})"
 
 
-def describe(obj: ObjectReport, *, verbose: bool = False) -> str:
-    """The object's line after its sign: `7A/Ma1 Maths  NFA-class-2026-4003  class team, new: …`."""
-    head = f"{obj.name}  {obj.key}"
+def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> str:
+    """The object's line after its sign: `7A/Ma1 Maths  NFA-class-2026-4003  class team, new: …`.
+
+    Without `head` only what changed (the page shows the name and the key in their own columns).
+    """
+    if not head:
+        return describe(obj, verbose=verbose).split(obj.key, 1)[1].lstrip(": ")
+    name = f"{obj.name}  {obj.key}"
     if obj.action == "archived":
         return f"{obj.archived_name or obj.name}  {obj.key}: team archived, members kept"
     if obj.action == "deleted":
-        return f"{head}: {'unit' if obj.category == 'unit' else 'group'} deleted"
+        return f"{name}: {'unit' if obj.category == 'unit' else 'group'} deleted"
     if obj.action == "new":
         what = obj.kind_word + (" team" if obj.team_created else "")
         parts = [count(len(obj.members_added), "member")]
         owners = _owners_phrase(obj, verbose)
         if owners:
             parts.append(owners)
-        return f"{head}  {what}, new: {', '.join(parts)}"
+        return f"{name}  {what}, new: {', '.join(parts)}"
     parts = []
     if obj.old_name is not None:
         parts.append(f"renamed from {obj.old_name}")
@@ -558,7 +567,7 @@ def describe(obj: ObjectReport, *, verbose: bool = False) -> str:
         parts.append(owners)
     if obj.team_created:
         parts.append("team made")
-    return f"{head}: {'; '.join(parts) or 'no change applied'}"
+    return f"{name}: {'; '.join(parts) or 'no change applied'}"
 
 
 def sign(obj: ObjectReport) -> str:
