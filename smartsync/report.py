@@ -175,7 +175,7 @@ def render_report(
 
     failed = report.failed_objects
     if failed:
-        console.print(f"[bold red]Failed changes ({sum(len(o.failures) for o in failed)})[/bold red]")
+        console.print(f"[bold red]Failures ({sum(len(o.failures) for o in failed)})[/bold red]")
         for obj in failed:
             for line in failure_lines(obj):
                 console.print(f"  x {line}", markup=False)

@@ -567,7 +567,8 @@ def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> 
         parts.append(owners)
     if obj.team_created:
         parts.append("team made")
-    return f"{name}: {'; '.join(parts) or 'no change applied'}"
+    tried = "; ".join(dict.fromkeys(f.what for f in obj.failures))
+    return f"{name}: {'; '.join(parts) or tried or 'no change'}"
 
 
 def sign(obj: ObjectReport) -> str:

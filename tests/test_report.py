@@ -90,7 +90,7 @@ def test_failures_come_first_with_graphs_message_and_the_people() -> None:
     assert "smartsync log --run R1" in lines[0]
     failure = "  x 7A/Ma1 Maths  NFA-class-2025-1: add members failed for b: Graph 400 Request_BadRequest"
     assert any(line.startswith(failure) and "request-id 42" in line for line in lines)
-    assert text.index("Failed changes (1)") < text.index("Changes\n")
+    assert text.index("Failures (1)") < text.index("Changes\n")
     assert "new: 2 members, owner T. Teacher [partly failed]" in text
     assert lines[-1].endswith("; 1 failed.")
     # The counts are what was applied: the failed addition is not among them.
