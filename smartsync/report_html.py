@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from smartsync import __version__
 from smartsync.journal import role_of
-from smartsync.report_model import RunReport, build, describe, kind_heading, last_line, sign
+from smartsync.report_model import RunReport, build, count, describe, kind_heading, last_line, sign
 from smartsync.sync import RunResult
 
 _FILE_MODE = 0o600
@@ -39,7 +39,7 @@ def _environment() -> Environment:
         trim_blocks=False,
         keep_trailing_newline=True,
     )
-    env.globals.update(describe=describe, sign=sign, version=__version__)
+    env.globals.update(count=count, describe=describe, sign=sign, version=__version__)
     return env
 
 

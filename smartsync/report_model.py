@@ -164,6 +164,7 @@ class Totals:
     teams_created: int = 0
     teams_archived: int = 0
     failed: int = 0
+    skipped: int = 0
 
     @property
     def groups(self) -> int:
@@ -357,7 +358,7 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
         status=status,
         run_id=result.run_id,
         objects=items,
-        totals=_totals(items, len(result.failed)),
+        totals=_totals(items),
         warnings=warnings,
         refused_limit=result.refused.limit if result.refused is not None else None,
         refused_message=result.refused.message if result.refused is not None else None,
@@ -447,7 +448,7 @@ def _apply(obj: ObjectReport, change: Change, outcome: Any, person: Any) -> None
             obj.action = "deleted"
 
 
-def _totals(objects: list[ObjectReport], failed: int) -> Totals:
+def _totals(objects: list[ObjectReport]) -> Totals:
     groups = [o for o in objects if o.category == "group"]
     units = [o for o in objects if o.category == "unit"]
 
@@ -469,7 +470,8 @@ def _totals(objects: list[ObjectReport], failed: int) -> Totals:
         unit_members_removed=sum(len(o.members_removed) for o in units),
         teams_created=sum(1 for o in groups if o.team_created),
         teams_archived=done(groups, "archived"),
-        failed=failed,
+        failed=sum(1 for o in objects for f in o.failures if f.result != "skipped"),
+        skipped=sum(1 for o in objects for f in o.failures if f.result == "skipped"),
     )
 
 
@@ -612,7 +614,8 @@ def last_line(report: RunReport) -> str:
         return f"Would have changed {what}{detail}; nothing was written."
     if report.dry_run:
         return f"Would change {what}{detail}; nothing was written. Apply with `smartsync run`."
-    return f"Changed {what}{detail}; {t.failed:,} failed."
+    skipped = f", {t.skipped:,} skipped" if t.skipped else ""
+    return f"Changed {what}{detail}; {t.failed:,} failed{skipped}."
 
 
 def _pair(added: int, removed: int, one: str, many: str) -> str:

@@ -162,3 +162,28 @@ def test_rich_markup_in_names_is_printed_as_it_is() -> None:
     assert "[bold]Chess[/bold] <club>  NFA-group-9: +1 member (amy)" in rendered(
         RunResult(plan=plan, dry_run=True)
     )
+
+
+def test_renames_owner_changes_and_skipped_changes_in_words() -> None:
+    teachers = [UserRef(f"t{i}@nfa.example", f"t{i}") for i in range(3)]
+    plan = Plan(
+        changes=(
+            Change("group.update", "NFA-mentor-7", name="7B", set_fields=(("displayName", "7B Tutor"),)),
+            Change("group.owners.add", "NFA-mentor-7", name="7B Tutor", users=tuple(teachers[:2])),
+            Change("group.owners.remove", "NFA-mentor-7", name="7B Tutor", users=(teachers[2],)),
+            Change("group.members.add", "NFA-mentor-8", name="8B", users=(AMY,)),
+        ),
+        roster_people=1,
+        matched_people=1,
+        extra={
+            "objects": {"NFA-mentor-7": {"year": "Year 7", "was": "7B"}},
+            "people": {"t0": "Ann Owen", "t1": "Bo Li", "t2": "Cy Day"},
+        },
+    )
+    outcomes = [Outcome(c) for c in plan.changes]
+    outcomes[3].result = "skipped"
+    outcomes[3].error = "not sent: Graph refused an earlier change for lack of permission"
+    text = rendered(RunResult(plan=plan, dry_run=False, outcomes=outcomes))
+    assert "~ 7B Tutor  NFA-mentor-7: renamed from 7B; owners A. Owen, B. Li; no longer owner: C. Day" in text
+    assert "x 8B  NFA-mentor-8: add members skipped for amy: not sent: Graph refused" in text
+    assert text.splitlines()[-1].endswith("; 0 failed, 1 skipped.")

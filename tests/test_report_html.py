@@ -79,3 +79,16 @@ def test_pages_are_private_and_pruned_with_the_journal(tmp_path: Path) -> None:
     os.utime(old, (long_ago, long_ago))
     assert prune_pages(path.parent, 400, datetime.now(UTC)) == 1
     assert path.exists() and not old.exists()
+
+
+def test_a_partial_run_page_leads_with_its_failures() -> None:
+    from smartsync.apply import Outcome
+
+    outcomes = [Outcome(c) for c in PLAN.changes]
+    outcomes[1].fail("Graph 400 Request_BadRequest: bad reference (request-id 42)")
+    page = render_result_page(RunResult(plan=PLAN, dry_run=False, outcomes=outcomes), generated="")
+    assert '<div class="banner partial" id="verdict">' in page
+    assert "Partly applied: 1 change failed, the rest was applied" in page
+    failures = page.split('<table id="failures">', 1)[1].split("</table>", 1)[0]
+    assert "b@nfa.example" in failures and "request-id 42" in failures
+    assert page.index('id="failures"') < page.index('id="changes"')
