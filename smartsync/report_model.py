@@ -605,9 +605,7 @@ def last_line(report: RunReport) -> str:
             _pair(t.unit_members_added, t.unit_members_removed, "unit membership", "unit memberships")
         )
     if t.teams_created or t.teams_archived:
-        teams = [f"{t.teams_created:,} created"] if t.teams_created else []
-        teams += [f"{t.teams_archived:,} archived"] if t.teams_archived else []
-        people.append(f"teams {', '.join(teams)}")
+        people.append(_pair(t.teams_created, t.teams_archived, "team", "teams", ("created", "archived")))
     what = " and ".join(objects) or "nothing"
     detail = f": {'; '.join(people)}" if people else ""
     if report.status == "refused":
@@ -618,10 +616,12 @@ def last_line(report: RunReport) -> str:
     return f"Changed {what}{detail}; {t.failed:,} failed{skipped}."
 
 
-def _pair(added: int, removed: int, one: str, many: str) -> str:
-    parts = [f"{added:,} added"] if added else []
-    parts += [f"{removed:,} removed"] if removed else []
-    return f"{many if (added or removed) != 1 else one} {', '.join(parts)}"
+def _pair(first: int, second: int, one: str, many: str, verbs: tuple[str, str] = ("added", "removed")) -> str:
+    """`4,020 group memberships added, 16 removed`: the unit after the first number given."""
+    numbers = [(n, verb) for n, verb in zip((first, second), verbs, strict=True) if n]
+    (lead, lead_verb), rest = numbers[0], numbers[1:]
+    text = f"{lead:,} {one if lead == 1 else many} {lead_verb}"
+    return text + "".join(f", {n:,} {verb}" for n, verb in rest)
 
 
 __all__ = [

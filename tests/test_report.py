@@ -57,7 +57,7 @@ def test_one_line_per_object_in_words_with_its_key() -> None:
     assert "learner No Account has no Entra user [roster id L5]" in text
     assert "Changes it would make" in text
     assert text.splitlines()[-1] == (
-        "Would change 2 groups: group memberships 3 added; owner 1 added; teams 1 created; "
+        "Would change 2 groups: 3 group memberships added; 1 owner added; 1 team created; "
         "nothing was written. Apply with `smartsync run`."
     )
 

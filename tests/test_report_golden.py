@@ -69,8 +69,8 @@ def test_first_run_of_a_big_school_shows_counts_and_points_to_the_full_list(scen
     assert "`-v` lists each one, and `--html FILE` writes a page" in text
     assert "Warnings (3)" in text and "[roster id " in text
     assert lines[-1] == (
-        "Changed 190 groups and 10 units: group memberships 4,020 added; owners 198 added; "
-        "unit memberships 595 added; teams 155 created; 0 failed."
+        "Changed 190 groups and 10 units: 4,020 group memberships added; 198 owners added; "
+        "595 unit memberships added; 155 teams created; 0 failed."
     )
 
 
