@@ -21,23 +21,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smartsync.report_model import (
-    COLOURS,
-    KindRow,
-    RunReport,
-    Totals,
-    build,
-    count,
-    describe,
-    failure_lines,
-    last_line,
-    sign,
-)
+from smartsync.report_model import KindRow, RunReport, Totals, build, count
+from smartsync.report_words import describe, failure_lines, last_line, sign
 from smartsync.sync import RunResult
 
 # More objects than this and the report shows the counts per kind instead of every object.
 MAX_OBJECTS_SHOWN = 60
 MAX_WARNINGS_SHOWN = 25
+COLOURS = {"+": "green", "−": "red", "~": "yellow"}
 
 
 def make_console(stream: TextIO | None = None, *, quiet: bool = False) -> Console:

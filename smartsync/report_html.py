@@ -23,7 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from smartsync import __version__
 from smartsync.journal import role_of
-from smartsync.report_model import RunReport, build, count, describe, kind_heading, last_line, sign
+from smartsync.report_model import RunReport, build, count, kind_heading
+from smartsync.report_words import describe, last_line, sign
 from smartsync.sync import RunResult
 
 _FILE_MODE = 0o600
