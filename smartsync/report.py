@@ -93,7 +93,7 @@ def _first_line(report: RunReport) -> str | None:
 
 def _summary_table(console: Console, totals: Totals) -> None:
     table = Table(box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for col in ("created / added", "changed", "deleted / removed"):
         table.add_column(col, justify="right")
     rows = (
@@ -111,8 +111,9 @@ def _summary_table(console: Console, totals: Totals) -> None:
 
 def _kind_table(console: Console, title: str, rows: list[KindRow]) -> None:
     table = Table(title=title, box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
-    for col in ("", "objects", "new", "changed", "archived / deleted", "members +", "members −"):
-        table.add_column(col, justify="left" if not col else "right")
+    # Short headers, so that the table fits an 80-column terminal.
+    for col in ("", "objects", "new", "changed", "removed", "+members", "−members"):
+        table.add_column(col, justify="left" if not col else "right", no_wrap=not col)
     for row in rows:
         table.add_row(
             escape(row.label),
