@@ -196,7 +196,8 @@ def _changes(console: Console, report: RunReport, *, verbose: bool, html_hint: s
             else "`--html FILE` writes a page to review them"
         )
         console.print(
-            f"{count(len(objects), 'object')} to list, too many for here: `-v` lists each one, and {where}.",
+            f"{count(len(objects), 'object')} to list, too many for here: `-v` (`--verbose`) lists "
+            f"each one, and {where}.",
             markup=False,
         )
         return

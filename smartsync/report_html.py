@@ -23,12 +23,25 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from smartsync import __version__
 from smartsync.journal import role_of
-from smartsync.report_model import RunReport, build, count, kind_heading
+from smartsync.report_model import ObjectReport, PersonRef, RunReport, build, count, kind_heading
 from smartsync.report_words import describe, last_line, sign
 from smartsync.sync import RunResult
 
 _FILE_MODE = 0o600
 PAGE_SUFFIX = ".html"
+# People named in an object's row; the person filter still searches all of them. A trust's first
+# run would otherwise repeat 400,000 memberships in the page.
+MAX_PEOPLE_LISTED = 40
+
+
+def _people_list(people: list[PersonRef]) -> str:
+    """`Amy Pupil (amy.p), Ben O'Brien (ben.o)`: the name and the address without its domain."""
+    return ", ".join(f"{p.name} ({p.short})" if p.name else p.short for p in people)
+
+
+def _person_index(obj: ObjectReport) -> str:
+    """Every address and name of the object's people, for the person filter (one attribute)."""
+    return " ".join(f"{p.address} {p.name}" if p.name else p.address for p in obj.people)
 
 
 @cache
@@ -40,7 +53,15 @@ def _environment() -> Environment:
         trim_blocks=False,
         keep_trailing_newline=True,
     )
-    env.globals.update(count=count, describe=describe, sign=sign, version=__version__)
+    env.globals.update(
+        count=count,
+        describe=describe,
+        sign=sign,
+        person_index=_person_index,
+        people_list=_people_list,
+        max_people=MAX_PEOPLE_LISTED,
+        version=__version__,
+    )
     return env
 
 

@@ -66,7 +66,7 @@ def test_first_run_of_a_big_school_shows_counts_and_points_to_the_full_list(scen
     lines = text.splitlines()
     assert len(lines) < 45, "a first run prints the summary, not 930 lines"
     assert "Objects per kind" in text and "Classes" in text
-    assert "`-v` lists each one, and `--html FILE` writes a page" in text
+    assert "`-v` (`--verbose`) lists each one, and `--html FILE` writes a page" in text
     assert "Warnings (3)" in text and "[roster id " in text
     assert lines[-1] == (
         "Changed 190 groups and 10 units: 4,020 group memberships added; 198 owners added; "
