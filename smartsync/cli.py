@@ -199,6 +199,13 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     help="Read this journal file instead of the one named by the config (no config needed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matching events as a JSON array.")
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the matching lines as an HTML page (mode 600) with the same columns.",
+)
 @click.pass_obj
 @_handle_errors
 def log_command(
@@ -210,6 +217,7 @@ def log_command(
     group: str | None,
     journal_path: Path | None,
     as_json: bool,
+    html: Path | None,
 ) -> None:
     """Show the change journal: what changed, for whom, in which run.
 
@@ -225,6 +233,7 @@ def log_command(
       smartsync log --user a.pupil@school.example --group 9X/En2
       smartsync log --since 2026-11-26 --until 2026-11-27
       smartsync log --run 20261126T040002Z-3f2a --json
+      smartsync log --since 7d --html week.html
     """
     import json
 
@@ -247,6 +256,17 @@ def log_command(
         click.echo(f"warning: {message}", err=True)
 
     events = read_events(path, since=since, until=until, run=run_id, user=user, group=group, on_warning=warn)
+    if html is not None:
+        from smartsync.report.html import render_log_page, write_page
+
+        chosen = [
+            f"{name} {value}" for name, value in (("--user", user), ("--group", group), ("--run", run_id))
+        ]
+        selection = ", ".join(c for c in chosen if not c.endswith(" None"))
+        try:
+            write_page(html, render_log_page(events, selection=selection))
+        except OSError as exc:
+            raise ConfigError(f"Cannot write the HTML page {html}: {exc.strerror or exc}.") from None
     if as_json:
         click.echo(json.dumps(events, indent=2, ensure_ascii=False))
         return
@@ -284,7 +304,46 @@ def _parse_only(value: str | None) -> tuple[str, ...] | None:
     return items
 
 
-def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str | None) -> None:
+def _html_pages(config: Config, result: Any, html: Path | None) -> str | None:
+    """Write the HTML page(s) of this plan or run; the path to name in the report, or None."""
+    from smartsync.report.html import render_result_page, write_page, write_run_page
+
+    school = config.school.name or config.school.code
+    shown: str | None = None
+    try:
+        if config.journal.html_reports and not result.dry_run:
+            shown = str(
+                write_run_page(config.journal.path, result, config.journal.retention_days, school=school)
+            )
+        if html is not None:
+            shown = str(write_page(html, render_result_page(result, school=school)))
+    except OSError as exc:
+        click.echo(
+            f"warning: the HTML page was not written: {exc.strerror or exc} ({exc.filename}).", err=True
+        )
+    return shown
+
+
+HTML_OPTION = click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained HTML page (mode 600) to review in a browser.",
+)
+VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True, help="List every object and person.")
+
+
+def _sync(
+    obj: Context,
+    *,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+    only: str | None,
+    html: Path | None = None,
+    verbose: bool = False,
+) -> None:
     import json
 
     from smartsync.credentials import expiry_warnings, read_credentials
@@ -293,7 +352,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     from smartsync.journal import Journal, new_run_id
     from smartsync.lock import RunLock
     from smartsync.notify import RunOutcome, notify
-    from smartsync.report import make_console, progress_reporter, render
+    from smartsync.report.text import make_console, progress_reporter, render
     from smartsync.roster.sources import read_roster
 
     features = _parse_only(only)
@@ -302,13 +361,13 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     console = make_console()
     run_id = new_run_id()
     expiring: list[str] = []
+    page: list[str] = []
 
     def tell(status: str, message: str, summary: dict[str, int]) -> None:
         if dry_run:
             return
-        outcome = RunOutcome(
-            status, config.school.name or config.school.code, summary, message, run_id, tuple(expiring)
-        )
+        school = config.school.name or config.school.code
+        outcome = RunOutcome(status, school, summary, message, run_id, tuple(expiring), "".join(page[:1]))
         for warning in notify(config.notifications, outcome):
             click.echo(f"warning: {warning}", err=True)
 
@@ -349,10 +408,12 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
         if not isinstance(exc, LockHeldError):
             tell("failed", str(exc), {})
         raise
+    shown = _html_pages(config, result, html)
+    page.extend([shown] if shown else [])
     if as_json:
         click.echo(json.dumps(result.document(), indent=2, ensure_ascii=False))
     else:
-        render(console, result, verbose=obj.verbose, quiet=obj.quiet)
+        render(console, result, verbose=obj.verbose or verbose, quiet=obj.quiet, html_hint=shown)
     message = result.refused.message if result.refused is not None and not result.forced else ""
     if result.failed:
         message = f"{len(result.failed)} changes failed; the first: {result.failed[0].error}"
@@ -375,9 +436,19 @@ class _no_progress:
     "--json", "as_json", is_flag=True, help="Print the result document (JSON) instead of the report."
 )
 @click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@HTML_OPTION
+@VERBOSE_OPTION
 @click.pass_obj
 @_handle_errors
-def run(obj: Context, dry_run: bool, force: bool, as_json: bool, only: str | None) -> None:
+def run(
+    obj: Context,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+    only: str | None,
+    html: Path | None,
+    verbose: bool,
+) -> None:
     """Sync the roster into Entra: read, plan, check safety limits, apply, report, journal.
 
     Safe to repeat and safe to interrupt: a rerun picks up whatever is left. Every change is
@@ -388,16 +459,19 @@ def run(obj: Context, dry_run: bool, force: bool, as_json: bool, only: str | Non
     Example (cron, three times a day):
       smartsync --config /etc/smartsync/config.yaml run
       smartsync --config /etc/smartsync/config.yaml run --only groups --json
+      smartsync --config /etc/smartsync/config.yaml run --html /var/lib/smartsync/last-run.html
     """
-    _sync(obj, dry_run=dry_run, force=force, as_json=as_json, only=only)
+    _sync(obj, dry_run=dry_run, force=force, as_json=as_json, only=only, html=html, verbose=verbose)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the plan document (JSON).")
 @click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@HTML_OPTION
+@VERBOSE_OPTION
 @click.pass_obj
 @_handle_errors
-def plan(obj: Context, as_json: bool, only: str | None) -> None:
+def plan(obj: Context, as_json: bool, only: str | None, html: Path | None, verbose: bool) -> None:
     """Show what `run` would change, without writing anything (same as `run --dry-run`).
 
     Exit 4 when a safety limit would refuse the plan.
@@ -406,8 +480,9 @@ def plan(obj: Context, as_json: bool, only: str | None) -> None:
     Example:
       smartsync --config /etc/smartsync/config.yaml plan
       smartsync --config /etc/smartsync/config.yaml plan --json > plan.json
+      smartsync --config /etc/smartsync/config.yaml plan --html plan.html   # to review in a browser
     """
-    _sync(obj, dry_run=True, force=False, as_json=as_json, only=only)
+    _sync(obj, dry_run=True, force=False, as_json=as_json, only=only, html=html, verbose=verbose)
 
 
 @cli.command()
@@ -425,7 +500,7 @@ def demo(obj: Context) -> None:
       smartsync demo
     """
     from smartsync.demo import DemoRun, run_demo
-    from smartsync.report import make_console, render
+    from smartsync.report.text import make_console, render
 
     console = make_console()
 

@@ -263,6 +263,9 @@ class JournalConfig(_Model):
     path: Path = Path("/var/log/smartsync/changes.jsonl")
     retention_days: int = Field(default=400, ge=1)
     lock_path: Path | None = None
+    # Write each run's HTML report page to reports/<run id>.html next to the journal (mode 600,
+    # kept as long as the journal keeps its lines).
+    html_reports: bool = False
 
     @property
     def lock_file(self) -> Path:
@@ -296,6 +299,8 @@ class EmailNotificationConfig(_Model):
     sender: str = Field(alias="from", min_length=3)
     to: list[str] = Field(min_length=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # Attach the run's HTML report page (journal.html_reports); it names pupils, so off by default.
+    attach_report: bool = False
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> EmailNotificationConfig:

@@ -19,7 +19,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -428,7 +428,17 @@ def read_events(
     ]
 
 
-LOG_COLUMNS = ("TIME", "RUN", "OP", "GROUP", "USER", "RESULT")
+LOG_COLUMNS = ("TIME", "RUN", "OP", "KEY", "GROUP", "ROLE", "USER", "RESULT")
+
+
+def role_of(event: Mapping[str, Any]) -> str:
+    """`owner` or `member` for a change line about a person (older lines carry no `role` field)."""
+    role = event.get("role")
+    if isinstance(role, str):
+        return role
+    if not event.get("user"):
+        return ""
+    return "owner" if ".owners." in str(event.get("op", "")) else "member"
 
 
 def _counts(summary: Any) -> str:
@@ -442,18 +452,28 @@ def _row(event: dict[str, Any]) -> tuple[str, ...]:
     stamp, run = str(event.get("time", "")), str(event.get("run", ""))
     if kind == "run.start":
         detail = f"config {event.get('config', '?')}"
-        return (stamp, run, "run.start", "", "", ("dry run, " if event.get("dry_run") else "") + detail)
+        return (
+            stamp,
+            run,
+            "run.start",
+            "",
+            "",
+            "",
+            "",
+            ("dry run, " if event.get("dry_run") else "") + detail,
+        )
     if kind == "run.end":
         counts = _counts(event.get("summary")) or "no changes"
         warnings = event.get("warnings") or []
         if warnings:
             counts += f"; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
-        return (stamp, run, "run.end", "", "", f"{event.get('status', '?')}: {counts}")
+        return (stamp, run, "run.end", "", "", "", "", f"{event.get('status', '?')}: {counts}")
     result = str(event.get("result", ""))
     if event.get("error"):
         result += f": {event['error']}"
-    group = event.get("group") or event.get("key") or ""
-    return (stamp, run, str(event.get("op", kind)), str(group), str(event.get("user") or ""), result)
+    key, group = str(event.get("key") or ""), str(event.get("group") or "")
+    user = str(event.get("user") or "")
+    return (stamp, run, str(event.get("op", kind)), key, group, role_of(event), user, result)
 
 
 def format_log_table(events: list[dict[str, Any]]) -> list[str]:
@@ -476,5 +496,6 @@ __all__ = [
     "parse_when",
     "prune",
     "read_events",
+    "role_of",
     "rotated_path",
 ]

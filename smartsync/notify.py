@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 import httpx
 
@@ -46,6 +47,7 @@ class RunOutcome:
     message: str
     run_id: str
     expiring: Sequence[str] = field(default_factory=tuple)  # e.g. 'client secret "x" expires 2026-12-10'
+    report_page: str = ""  # the run's HTML report page (journal.html_reports), if one was written
 
 
 def should_notify(config: NotificationsConfig | None, event: RunOutcome) -> bool:
@@ -75,6 +77,8 @@ def message_text(event: RunOutcome) -> str:
         lines += ["", "Expiring credentials (renew them before the date, or runs will fail):"]
         lines += [f"  - {item}" for item in event.expiring]
     lines += ["", f"Every change of this run: smartsync log --run {event.run_id}"]
+    if event.report_page:
+        lines += [f"The report page of this run, to open in a browser: {event.report_page}"]
     return "\n".join(lines) + "\n"
 
 
@@ -98,6 +102,22 @@ def _smtp_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # larger pages are linked, not attached (mail servers refuse them)
+
+
+def _attach_report(message: EmailMessage, config: EmailNotificationConfig, event: RunOutcome) -> None:
+    if not (config.attach_report and event.report_page):
+        return
+    page = Path(event.report_page)
+    try:
+        if page.stat().st_size > MAX_ATTACHMENT_BYTES:
+            return
+        data = page.read_bytes()
+    except OSError:
+        return
+    message.add_attachment(data, maintype="text", subtype="html", filename=page.name)
+
+
 def send_email(config: EmailNotificationConfig, event: RunOutcome) -> str | None:
     """Send one e-mail; return a warning instead of raising when it cannot be delivered."""
     message = EmailMessage()
@@ -107,6 +127,7 @@ def send_email(config: EmailNotificationConfig, event: RunOutcome) -> str | None
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=config.sender.rpartition("@")[2] or None)
     message.set_content(message_text(event))
+    _attach_report(message, config, event)
     password = config.password.get_secret_value() if config.password is not None else ""
     port = config.effective_port
     try:
@@ -140,6 +161,7 @@ def webhook_body(event: RunOutcome) -> dict[str, object]:
         "message": event.message,
         "run": event.run_id,
         "expiring": list(event.expiring),
+        "report_page": event.report_page or None,
         # Slack and Teams incoming webhooks show `text`, so the same body works there unchanged.
         "text": subject_line(event) + (f": {event.message}" if event.message else ""),
     }

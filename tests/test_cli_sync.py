@@ -90,7 +90,8 @@ def test_plan_run_and_rerun_through_the_real_cli(tmp_path: Path, server: Running
 
     applied = smartsync(config, "run")
     assert applied.exit_code == 0, applied.output
-    assert "Applied" in applied.output and "\x1b[" not in applied.output  # plain text, not a terminal
+    assert "\x1b[" not in applied.output  # plain text, not a terminal
+    assert applied.output.splitlines()[-1].startswith("Changed 190 groups and 10 units: ")
     groups = managed(server)
     assert set(groups) == {f"smartsync-{key}" for key in creates}
     assert unmanaged(server) == untouched
@@ -145,3 +146,44 @@ def test_only_groups_leaves_units_and_teams_alone(tmp_path: Path, server: Runnin
     assert "group.create" in ops and not {o for o in ops if o.startswith(("admin_unit", "team"))}
     bad = smartsync(config, "run", "--only", "grups")
     assert bad.exit_code == 2 and "grups" in bad.output
+
+
+def test_plan_and_run_write_html_pages_and_the_config_keeps_one_per_run(
+    tmp_path: Path, server: RunningServer
+) -> None:
+    journal = {"path": str(tmp_path / "log" / "changes.jsonl"), "html_reports": True}
+    config = write_config(tmp_path, server, journal=journal)
+    planned = smartsync(config, "plan", "--html", str(tmp_path / "plan.html"))
+    assert planned.exit_code == 0, planned.output
+    page = (tmp_path / "plan.html").read_text(encoding="utf-8")
+    assert "Plan: nothing was written" in page and "NFA-all_learners" in page
+    assert (tmp_path / "plan.html").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "log" / "reports").exists()  # a plan writes no run page
+    assert server.simulator.stats()["writes"] == 0
+
+    applied = smartsync(config, "run")
+    assert applied.exit_code == 0, applied.output
+    pages = list((tmp_path / "log" / "reports").glob("*.html"))
+    assert len(pages) == 1 and pages[0].stat().st_mode & 0o777 == 0o600
+    run_id = json.loads((tmp_path / "log" / "changes.jsonl").read_text().splitlines()[0])["run"]
+    assert pages[0].name == f"{run_id}.html"
+    assert (
+        applied.output.splitlines()[-1] == f"The whole report, to filter by year, kind or person: {pages[0]}"
+    )
+    assert "Done" in pages[0].read_text(encoding="utf-8")
+
+    logged = CliRunner().invoke(
+        cli,
+        [
+            "log",
+            "--journal",
+            str(tmp_path / "log" / "changes.jsonl"),
+            "--html",
+            str(tmp_path / "log.html"),
+            "--group",
+            "All learners",
+        ],
+    )
+    assert logged.exit_code == 0, logged.output
+    log_page = (tmp_path / "log.html").read_text(encoding="utf-8")
+    assert "selected by --group All learners" in log_page and "<td>member</td>" in log_page

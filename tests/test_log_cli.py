@@ -70,9 +70,10 @@ def test_when_did_a_pupil_leave_a_class_and_which_run_did_it(journal_file: Path)
     result = invoke("log", "--journal", str(journal_file), "--user", PUPIL.upper(), "--group", "9x/en2")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["TIME", "RUN", "OP", "GROUP", "USER", "RESULT"]
+    assert lines[0].split() == ["TIME", "RUN", "OP", "KEY", "GROUP", "ROLE", "USER", "RESULT"]
     removal = [line for line in lines if "group.members.remove" in line]
     assert len(removal) == 1
+    assert " member " in removal[0] and removal[0].rstrip().endswith(" ok")
     assert "20261127T080000Z-bbbb" in removal[0] and "9X/En2 English" in removal[0] and PUPIL in removal[0]
     assert "b.pupil" not in result.stdout
     assert "9Y/Ma1" not in result.stdout

@@ -9,10 +9,11 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -367,3 +368,28 @@ def test_invalid_notifications_config_names_the_key(
     with pytest.raises(ConfigError) as caught:
         parse_config(yaml.safe_load(BASE_CONFIG + f"notifications: {section}\n"))
     assert expected in str(caught.value)
+
+
+def test_the_report_page_is_linked_and_attached_only_when_asked(
+    smtp: _SMTPServer, hook: _HookServer, tmp_path: Path
+) -> None:
+    page = tmp_path / "20261126T040002Z-3f2a.html"
+    page.write_text("<!DOCTYPE html><title>report</title>", encoding="utf-8")
+    event = replace(FAILED, report_page=str(page))
+    assert notify(settings(smtp=smtp, hook=hook), event) == []
+    [(_sender, _to, linked)] = smtp.mailbox.envelopes
+    assert not linked.is_multipart()
+    assert f"The report page of this run, to open in a browser: {page}" in str(
+        linked.get_payload(decode=True)
+    )
+    [(_path, _headers, body)] = hook.inbox.posts
+    assert body["report_page"] == str(page)
+
+    plain = settings(smtp=smtp)
+    assert plain.email is not None
+    email = plain.email.model_copy(update={"attach_report": True})
+    assert notify(plain.model_copy(update={"email": email}), event) == []
+    mail = smtp.mailbox.envelopes[-1][2]
+    [attachment] = [part for part in mail.walk() if part.get_filename()]
+    assert attachment.get_filename() == page.name and attachment.get_content_type() == "text/html"
+    assert attachment.get_payload(decode=True) == page.read_bytes()

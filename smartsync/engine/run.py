@@ -16,6 +16,7 @@ from smartsync.engine.actual import read_actual, read_users
 from smartsync.engine.apply import Applier, ApplyPolicy, Outcome
 from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.engine.desired import UserDirectory, build_desired
+from smartsync.engine.facts import object_facts, people_names
 from smartsync.engine.naming import academic_year_of_key
 from smartsync.engine.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.engine.safety import Refusal, check
@@ -168,6 +169,15 @@ def compute_plan(
             f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
+    # What the report needs beyond the changes: each object's year group and people's names.
+    plan = replace(
+        plan,
+        extra={
+            **plan.extra,
+            "objects": object_facts(want, have),
+            "people": people_names(roster.people, directory.find),
+        },
+    )
     return plan, want, have
 
 
