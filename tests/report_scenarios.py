@@ -16,8 +16,8 @@ from smartsync.config import SourceConfig
 from smartsync.demo import demo_seed
 from smartsync.engine.run import RunResult
 from smartsync.roster.model import Membership, Person, Roster
-from smartsync.roster.sources import read_roster
 from smartsync.roster.sample import bundled_sample_path
+from smartsync.roster.sources import read_roster
 
 SEPTEMBER = date(2026, 9, 2)
 JUNE = date(2026, 6, 1)
