@@ -337,7 +337,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
             result = execute(None)
         else:
             with (
-                RunLock(config.journal.lock_file),
+                RunLock(config.journal.lock_file, run_id),
                 Journal(
                     config.journal.path,
                     config.journal.retention_days,
