@@ -41,12 +41,17 @@ class Context:
     verbose: bool
     quiet: bool
 
-    def load(self) -> tuple[Config, Path]:
+    def load(self, as_json: bool = False) -> tuple[Config, Path]:
         path = resolve_config_path(self.config_path)
         config, warnings = load_config(path)
         for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+            self.warn(warning, as_json)
         return config, path
+
+    def warn(self, message: str, as_json: bool = False) -> None:
+        # Warnings belong to the report on stdout, so stderr (cron's MAILTO) holds only errors and
+        # the failure summary; with --json, stdout is the document, so they go to stderr instead.
+        click.echo(f"warning: {message}", err=as_json)
 
 
 def _handle_errors(func: F) -> F:
@@ -80,7 +85,68 @@ def _handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})
+
+
+def _command_start(args: list[str]) -> int:
+    """The index of the command: the first token that is neither a global option nor its value."""
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        index += 2 if args[index] == "--config" else 1
+    return index
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Move --config/-v/-q given after the command (`smartsync plan --config x`) to before it."""
+    index = _command_start(args)
+    if index >= len(args):
+        return list(args)
+    moved: list[str] = []
+    kept: list[str] = []
+    after = args[index + 1 :]
+    position = 0
+    while position < len(after):
+        token = after[position]
+        if token == "--":
+            kept.extend(after[position:])
+            break
+        if token == "--config" and position + 1 < len(after):
+            moved.extend(after[position : position + 2])
+            position += 2
+            continue
+        (moved if token.startswith("--config=") or token in _GLOBAL_FLAGS else kept).append(token)
+        position += 1
+    return [*args[:index], *moved, args[index], *kept]
+
+
+def _command_name(args: list[str]) -> str:
+    hoisted = _hoist_global_options(args)
+    words = hoisted[_command_start(hoisted) :][:2]
+    if words[:1] == ["simulator"] and len(words) == 2 and not words[1].startswith("-"):
+        return " ".join(words)
+    return " ".join(word for word in words[:1] if not word.startswith("-"))
+
+
+class _SmartsyncGroup(click.Group):
+    """Global options work after the command too, and every non-zero exit ends with a summary."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist_global_options(args))
+
+    def main(self, args: Any = None, *more: Any, **kwargs: Any) -> Any:
+        from smartsync.failure import summary
+
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().main(argv, *more, **kwargs)
+        except SystemExit as exc:
+            if isinstance(exc.code, int) and exc.code != 0:
+                for line in summary(_command_name(argv), exc.code):
+                    click.echo(line, err=True)
+            raise
+
+
+@click.group(cls=_SmartsyncGroup, epilog=EXIT_CODES_HELP)
 @click.option(
     "--config",
     "config_path",
@@ -146,7 +212,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
         source = SourceConfig.model_validate({"type": source_type, "path": source_path})
         base_dir = None
     else:
-        config, config_file = obj.load()
+        config, config_file = obj.load(as_json)
         source, base_dir = config.source, config_file.parent
     failure: InputDataError | None = None
     try:
@@ -156,6 +222,8 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     except InputDataError as exc:
         roster, failure = Roster(), exc
     problems = failure.problems if failure else []
+    if source_path is not None:  # there is no config to check: point at the option instead
+        problems = [_about_option(problem) for problem in problems]
     summary = validate_roster(roster, config)
     if as_json:
         click.echo(json.dumps(summary.to_json(problems), indent=2, ensure_ascii=False))
@@ -165,6 +233,13 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         sys.exit(EXIT_INPUT)
+
+
+def _about_option(problem: Any) -> Any:
+    import dataclasses
+
+    message = problem.message.replace("check source.path in the config", "check the path given to --source")
+    return dataclasses.replace(problem, message=message)
 
 
 # -- log: the change journal -------------------------------------------------------------------------
@@ -183,7 +258,7 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 
 @cli.command("log")
 @click.option(
-    "--since", metavar="WHEN", callback=_when, help="From this date or time (UTC), or an age: 7d, 12h."
+    "--since", metavar="WHEN", callback=_when, help="From this date or time (UTC), or an age: 10m, 12h, 7d."
 )
 @click.option(
     "--until", metavar="WHEN", callback=_when, help="Up to this time, or to the end of this date (UTC)."
@@ -231,7 +306,7 @@ def log_command(
     from smartsync.errors import ConfigError
     from smartsync.journal import format_log_table, read_events, rotated_path
 
-    path = journal_path if journal_path is not None else obj.load()[0].journal.path
+    path = journal_path if journal_path is not None else obj.load(as_json)[0].journal.path
     if not path.parent.is_dir():
         raise ConfigError(
             f"The journal folder {path.parent} does not exist, so there is no journal {path}. "
@@ -244,7 +319,7 @@ def log_command(
         return
 
     def warn(message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
+        obj.warn(message, as_json)
 
     events = read_events(path, since=since, until=until, run=run_id, user=user, group=group, on_warning=warn)
     if as_json:
@@ -297,7 +372,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     from smartsync.sync import RunResult, run_sync
 
     features = _parse_only(only)
-    config, path = obj.load()
+    config, path = obj.load(as_json)
     roster = read_roster(config.source, base_dir=path.parent)
     console = make_console()
     run_id = new_run_id()
@@ -310,7 +385,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
             status, config.school.name or config.school.code, summary, message, run_id, tuple(expiring)
         )
         for warning in notify(config.notifications, outcome):
-            click.echo(f"warning: {warning}", err=True)
+            obj.warn(warning, as_json)
 
     def execute(journal: Journal | None) -> RunResult:
         client, _tokens = make_graph_client(config)
@@ -341,7 +416,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
                 Journal(
                     config.journal.path,
                     config.journal.retention_days,
-                    on_warning=lambda message: click.echo(f"warning: {message}", err=True),
+                    on_warning=lambda message: obj.warn(message, as_json),
                 ) as journal,
             ):
                 result = execute(journal)
@@ -357,6 +432,8 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     if result.failed:
         message = f"{len(result.failed)} changes failed; the first: {result.failed[0].error}"
     tell(result.status, message or "sync finished", result.summary())
+    if result.exit_code != 0 and message:
+        click.echo(f"error: {message}", err=True)  # what failed, for the failure summary on stderr
     sys.exit(result.exit_code)
 
 
@@ -438,7 +515,7 @@ def demo(obj: Context) -> None:
         "school and three groups smartsync does not own.",
         markup=False,
     )
-    outcome = run_demo(show)
+    outcome = run_demo(show, journal_dir=Path(".smartsync-demo"))
     names = ", ".join(str(g["displayName"]) for g in outcome.unmanaged_before)
     verdict = "left exactly as they were" if outcome.unmanaged_untouched else "CHANGED (this is a bug)"
     click.echo(f"\nGroups smartsync does not own ({names}): {verdict}.")
@@ -594,7 +671,7 @@ def check_credentials(obj: Context, as_json: bool) -> None:
     from smartsync.errors import EXIT_AUTH, AuthError
     from smartsync.graph import make_graph_client
 
-    config, _path = obj.load()
+    config, _path = obj.load(as_json)
     try:
         client, tokens = make_graph_client(config)
         with client:

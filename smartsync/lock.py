@@ -84,10 +84,9 @@ class RunLock:
             "pid": os.getpid(),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        try:
+        # The record only improves a second run's message; the lock itself is held either way.
+        with contextlib.suppress(OSError):
             _write_private(holder_path(self.path), json.dumps(record) + "\n")
-        except OSError:
-            pass  # the record only improves a second run's message; the lock itself is held
 
     def release(self) -> None:
         if self._lock is None:

@@ -207,7 +207,7 @@ def test_readable_config_holding_a_literal_secret_warns(tmp_path: Path) -> None:
     assert f"chmod 600 {config_path}" in warnings[0]
     assert SECRET not in warnings[0]
     result = run_validate(config_path)
-    assert "warning: " in result.stderr and SECRET not in result.output
+    assert "warning: " in result.stdout and SECRET not in result.output + result.stderr
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
