@@ -577,7 +577,8 @@ def simulator() -> None:
 @click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the generated CA and server certificate (default: a temporary folder).",
+    help="Folder for the CA and server certificate, kept and reused across restarts while valid "
+    "(default: a temporary folder, new each start).",
 )
 @_handle_errors
 def simulator_serve(
@@ -645,6 +646,104 @@ def simulator_serve(
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
     click.echo("Simulator stopped.")
+
+
+@simulator.command("seed")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the seed here (JSON, mode 0600: it lists the roster's people).",
+)
+@click.option(
+    "--trial-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a config that runs the school's own config against the simulator.",
+)
+@click.option(
+    "--source",
+    "source_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Read the roster from this export instead of the config's source.",
+)
+@click.option(
+    "--unmatched",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Leave this many roster people without an Entra user, to see the warnings.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8443,
+    show_default=True,
+    help="The port `serve` will use.",
+)
+@click.option(
+    "--cert-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The --cert-dir `serve` will use (default: certs/ next to --out).",
+)
+@click.pass_obj
+@_handle_errors
+def simulator_seed(
+    obj: Context,
+    out: Path,
+    trial_config: Path | None,
+    source_path: Path | None,
+    unmatched: int,
+    port: int,
+    cert_dir: Path | None,
+) -> None:
+    """Write a seed of the school's own roster for `simulator serve`, and optionally a trial config.
+
+    The seed holds an Entra user for every active roster person (found by the config's users.match
+    property; --unmatched N leaves N of them out) and an app with exactly the permissions the config
+    needs. The config's secret is not needed. Prints the tenant, client id and secret to use.
+
+    \b
+    Example (then see "Trying a config safely" in the README):
+      smartsync simulator seed --config /etc/smartsync/config.yaml --out trial/seed.json \\
+          --trial-config trial/config.yaml
+    """
+    import json
+
+    from smartsync.errors import ConfigError
+    from smartsync.trial import build_trial, config_text, write_private
+
+    config_path = resolve_config_path(obj.config_path)
+    if trial_config is not None and trial_config.resolve() == config_path.resolve():
+        raise ConfigError(
+            f"--trial-config {trial_config} is the school's own config; "
+            "give a new file, e.g. trial/config.yaml."
+        )
+    cert_dir = cert_dir if cert_dir is not None else out.parent / "certs"
+    trial = build_trial(
+        config_path, out.parent, source=source_path, unmatched=unmatched, port=port, cert_dir=cert_dir
+    )
+    write_private(out, json.dumps(trial.seed, indent=2, ensure_ascii=False) + "\n")
+    users = len(trial.seed["users"])
+    click.echo(
+        f"Wrote {out}: {users} Entra users for {trial.active_people} active roster people"
+        + (f" ({trial.left_out} left out by --unmatched)" if trial.left_out else "")
+        + f", and an app granted {', '.join(trial.roles)}."
+    )
+    click.echo("The simulated tenant's sign-in (for a trial config's tenant section; it opens nothing else):")
+    click.echo(f"  tenant_id: {trial.config['tenant']['tenant_id']}")
+    click.echo(f"  client_id: {trial.config['tenant']['client_id']}")
+    click.echo(f"  client_secret: {trial.config['tenant']['client_secret']}")
+    click.echo(f"  authority_host and graph_endpoint: {trial.base_url}")
+    click.echo(f"  ca_bundle: {trial.ca_cert}")
+    if trial_config is not None:
+        write_private(trial_config, config_text(trial))
+        click.echo(
+            f"Wrote {trial_config}: your config with that tenant, the journal in {out.parent}, "
+            "no notifications."
+        )
+    click.echo(f"Next: smartsync simulator serve --port {port} --state {out} --cert-dir {cert_dir}")
 
 
 @cli.command("check-credentials")

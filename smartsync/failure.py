@@ -26,7 +26,8 @@ EXIT_MEANINGS: dict[int, ExitMeaning] = {
     ),
     2: ExitMeaning(
         "usage, config or input-data error; nothing was written",
-        "fix what the error above names, then check with `smartsync validate`",
+        "fix what the error above names and run it again (`smartsync validate` checks a config "
+        "and its export)",
     ),
     3: ExitMeaning(
         "authentication or permission error; nothing was written",

@@ -28,14 +28,10 @@ STAGED_PATHS = ("/usr/local/bin/", "/etc/smartsync/", "/var/log/smartsync/")
 
 
 def make(target: str, root: Path, *settings: str) -> subprocess.CompletedProcess[str]:
+    python = sys.executable
+    command = ["make", "-s", "-C", str(REPO), target, f"DESTDIR={root}", f"PYTHON={python}"]
     return subprocess.run(
-        [
-            "make", "-s", "-C", str(REPO), target, f"DESTDIR={root}", f"PYTHON={sys.executable}",
-            f"SITE_PACKAGES_FROM={sys.executable}", *settings,
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*command, f"SITE_PACKAGES_FROM={python}", *settings], capture_output=True, text=True, timeout=300
     )
 
 
@@ -182,5 +178,5 @@ def test_the_cron_line_run_as_cron_runs_it_reports_to_the_log_and_mails_only_fai
     mail = broken.stderr.splitlines()
     assert any("sync_typo: unknown key" in line for line in mail)
     assert mail[-2] == "smartsync run failed: exit 2, usage, config or input-data error; nothing was written."
-    assert mail[-1].startswith("Next step: fix what the error above names")
+    assert mail[-1].startswith("Next step: fix what the error above names and run it again")
     assert cron_log.read_text() == report  # the failed run added no report, so the mail is the record
