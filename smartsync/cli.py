@@ -274,6 +274,12 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     help="Read this journal file instead of the one named by the config (no config needed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matching events as a JSON array.")
+@click.option(
+    "--erase-user",
+    metavar="EMAIL",
+    help="Remove this person's change lines from the journal and mask the address in the rest "
+    "(an erasure request; see docs/data-protection.md). Cannot be undone.",
+)
 @click.pass_obj
 @_handle_errors
 def log_command(
@@ -285,6 +291,7 @@ def log_command(
     group: str | None,
     journal_path: Path | None,
     as_json: bool,
+    erase_user: str | None,
 ) -> None:
     """Show the change journal: what changed, for whom, in which run.
 
@@ -300,13 +307,23 @@ def log_command(
       smartsync log --user a.pupil@school.example --group 9X/En2
       smartsync log --since 2026-11-26 --until 2026-11-27
       smartsync log --run 20261126T040002Z-3f2a --json
+      smartsync log --erase-user a.pupil@school.example
     """
     import json
 
     from smartsync.errors import ConfigError
     from smartsync.journal import format_log_table, read_events, rotated_path
 
-    path = journal_path if journal_path is not None else obj.load(as_json)[0].journal.path
+    config = obj.load(as_json)[0] if journal_path is None else None
+    path = journal_path if journal_path is not None else config.journal.path if config else Path()
+    if erase_user is not None:
+        _erase(
+            path,
+            erase_user,
+            config.journal.lock_file if config else None,
+            (since, until, run_id, user, group),
+        )
+        return
     if not path.parent.is_dir():
         raise ConfigError(
             f"The journal folder {path.parent} does not exist, so there is no journal {path}. "
@@ -340,6 +357,29 @@ def log_command(
         click.echo(
             f"\n{changes} change{'s' if changes != 1 else ''} in {runs} run{'s' if runs != 1 else ''}."
         )
+
+
+def _erase(path: Path, address: str, lock_file: Path | None, filters: tuple[Any, ...]) -> None:
+    from smartsync.erasure import erase_user
+    from smartsync.errors import ConfigError
+    from smartsync.lock import RunLock
+
+    if not address.strip() or any(f is not None for f in filters):
+        raise ConfigError(
+            "--erase-user takes one sign-in address and no other filter; "
+            "check what it will remove first with `smartsync log --user ADDRESS`."
+        )
+    if not path.exists() and not path.with_name(path.name + ".1").exists():
+        raise ConfigError(f"There is no journal at {path}; give the file with --journal PATH.")
+    # Hold the run lock: a run appending while the file is rewritten would lose its lines.
+    with RunLock(lock_file or path.with_name(path.name + ".lock")):
+        done = erase_user(path, address)
+    click.echo(
+        f"Erased {address.strip()} from {', '.join(map(str, done.files))}: {done.removed} change "
+        f"line{'s' if done.removed != 1 else ''} removed, the address masked in {done.masked} other "
+        f"line{'s' if done.masked != 1 else ''}. Copies elsewhere (backups, cron.log) are listed in "
+        "docs/data-protection.md."
+    )
 
 
 # -- sync: run, plan, demo (owned by the sync engine) ---------------------------------------------
