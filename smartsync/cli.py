@@ -535,7 +535,8 @@ def demo(obj: Context) -> None:
 
     No config, no credentials, no network. The first run creates groups, admin units and
     memberships; the second shows there is nothing left to do. Unmanaged groups in the tenant,
-    including one whose name matches a roster class, stay untouched.
+    including one whose name matches a roster class, stay untouched. The journal of both runs is
+    appended to ./.smartsync-demo/changes.jsonl (the same folder every time).
 
     \b
     Example:
