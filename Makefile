@@ -56,4 +56,4 @@ uninstall:
 	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" sh contrib/install.sh uninstall
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .smartsync-demo

@@ -84,6 +84,8 @@ install_program() {
         chmod 0755 "$venv/bin/smartsync"
         say "venv $OPT reuses the packages of $SITE_PACKAGES_FROM (offline staging)"
     else
+        "$PYTHON" -c 'import ensurepip' 2>/dev/null \
+            || fail "$PYTHON cannot make a virtual environment; install python3-venv first (Debian, Ubuntu: sudo apt install python3-venv)"
         [ -x "$venv/bin/pip" ] || "$PYTHON" -m venv "$venv"
         say "installing smartsync and its dependencies into $OPT from the package index (PyPI)"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$SOURCE"

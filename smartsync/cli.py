@@ -577,6 +577,7 @@ def simulator() -> None:
 
     \b
     Example:
+      smartsync simulator seed --config /etc/smartsync/config.yaml --out trial/seed.json
       smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
     """
 

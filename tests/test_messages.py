@@ -267,3 +267,19 @@ def test_without_posix_modes_the_journal_is_not_chmodded_and_nothing_warns(
         j.start_run("20261126T040002Z-aaaa", "cfg", dry_run=False)
         j.end_run("ok", {})
     assert warnings == [] and stat.S_IMODE(journal.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        (["run", "-q", "--config", "x.yaml", "--force"], ["-q", "--config", "x.yaml", "run", "--force"]),
+        (["-v", "plan", "--config=x.yaml", "--json"], ["-v", "--config=x.yaml", "plan", "--json"]),
+        (["simulator", "serve", "-q", "--port", "0"], ["-q", "simulator", "serve", "--port", "0"]),
+        (["log", "--user", "a@x.example", "--", "-q"], ["log", "--user", "a@x.example", "--", "-q"]),
+        (["--config", "x.yaml", "run"], ["--config", "x.yaml", "run"]),
+    ],
+)
+def test_global_options_are_moved_before_the_command(given: list[str], parsed: list[str]) -> None:
+    from smartsync.cli import _hoist_global_options
+
+    assert _hoist_global_options(given) == parsed
