@@ -19,7 +19,14 @@ import click
 
 from smartsync import __version__
 from smartsync.config import Config, load_config, resolve_config_path
-from smartsync.errors import EXIT_INPUT, EXIT_PARTIAL, InputDataError, LockHeldError, SmartsyncError
+from smartsync.errors import (
+    EXIT_INPUT,
+    EXIT_PARTIAL,
+    InputDataError,
+    LockHeldError,
+    Problem,
+    SmartsyncError,
+)
 from smartsync.graph import GraphError
 
 EXIT_CODES_HELP = """\b
@@ -136,11 +143,11 @@ class _SmartsyncGroup(click.Group):
     def main(self, args: Any = None, *more: Any, **kwargs: Any) -> Any:
         from smartsync.failure import summary
 
-        argv = list(sys.argv[1:] if args is None else args)
         try:
-            return super().main(argv, *more, **kwargs)
+            return super().main(args, *more, **kwargs)
         except SystemExit as exc:
             if isinstance(exc.code, int) and exc.code != 0:
+                argv = list(sys.argv[1:] if args is None else args)
                 for line in summary(_command_name(argv), exc.code):
                     click.echo(line, err=True)
             raise
@@ -235,7 +242,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
         sys.exit(EXIT_INPUT)
 
 
-def _about_option(problem: Any) -> Any:
+def _about_option(problem: Problem) -> Problem:
     import dataclasses
 
     message = problem.message.replace("check source.path in the config", "check the path given to --source")
@@ -314,15 +321,13 @@ def log_command(
     from smartsync.errors import ConfigError
     from smartsync.journal import format_log_table, read_events, rotated_path
 
-    config = obj.load(as_json)[0] if journal_path is None else None
-    path = journal_path if journal_path is not None else config.journal.path if config else Path()
+    if journal_path is None:
+        journal = obj.load(as_json)[0].journal
+        path, lock_file = journal.path, journal.lock_file
+    else:
+        path, lock_file = journal_path, None
     if erase_user is not None:
-        _erase(
-            path,
-            erase_user,
-            config.journal.lock_file if config else None,
-            (since, until, run_id, user, group),
-        )
+        _erase(path, erase_user, lock_file, (since, until, run_id, user, group))
         return
     if not path.parent.is_dir():
         raise ConfigError(
