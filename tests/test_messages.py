@@ -283,3 +283,17 @@ def test_global_options_are_moved_before_the_command(given: list[str], parsed: l
     from smartsync.cli import _hoist_global_options
 
     assert _hoist_global_options(given) == parsed
+
+
+def test_without_posix_modes_a_readable_config_does_not_warn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smartsync.config
+
+    monkeypatch.setattr(smartsync.config, "POSIX_MODES", False)
+    path = tmp_path / "smartsync.yaml"
+    path.write_text(
+        (CONFIG % ("export", tmp_path / "changes.jsonl")).replace("${SMARTSYNC_CLIENT_SECRET}", "lit")
+    )
+    path.chmod(0o644)
+    assert load_config(path)[1] == []  # Windows: the folder's ACL (icacls) protects it, not a mode
