@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SIZE   ?= secondary+trust
+PREFIX ?= /usr/local
+SCHEDULER ?= auto
+MAILTO ?= root
 
-.PHONY: demo test lint typecheck pytest bench soak clean
+.PHONY: demo test lint typecheck pytest bench soak clean install uninstall
 
 $(BIN)/python:
+	@echo "First use: installing smartsync and its dependencies from the package index (PyPI) into $(VENV);"
+	@echo "later runs reuse it. The demo's journal goes to ./.smartsync-demo/."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -41,5 +46,14 @@ bench: $(VENV)/.installed-dev
 soak: $(VENV)/.installed-dev
 	$(BIN)/python -u tests/soak.py $(SOAK_ARGS)
 
+# `sudo make install`: the one install path every document uses (see contrib/install.sh for what it
+# sets up); DESTDIR=/staging/root installs into a staging root without creating users.
+install:
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PYTHON="$(PYTHON)" SCHEDULER="$(SCHEDULER)" \
+	    MAILTO="$(MAILTO)" SITE_PACKAGES_FROM="$(SITE_PACKAGES_FROM)" sh contrib/install.sh install
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" sh contrib/install.sh uninstall
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .smartsync-demo

@@ -19,7 +19,14 @@ import click
 
 from smartsync import __version__
 from smartsync.config import Config, load_config, resolve_config_path
-from smartsync.errors import EXIT_INPUT, EXIT_PARTIAL, InputDataError, LockHeldError, SmartsyncError
+from smartsync.errors import (
+    EXIT_INPUT,
+    EXIT_PARTIAL,
+    InputDataError,
+    LockHeldError,
+    Problem,
+    SmartsyncError,
+)
 from smartsync.graph import GraphError
 
 EXIT_CODES_HELP = """\b
@@ -41,12 +48,17 @@ class Context:
     verbose: bool
     quiet: bool
 
-    def load(self) -> tuple[Config, Path]:
+    def load(self, as_json: bool = False) -> tuple[Config, Path]:
         path = resolve_config_path(self.config_path)
         config, warnings = load_config(path)
         for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+            self.warn(warning, as_json)
         return config, path
+
+    def warn(self, message: str, as_json: bool = False) -> None:
+        # Warnings belong to the report on stdout, so stderr (cron's MAILTO) holds only errors and
+        # the failure summary; with --json, stdout is the document, so they go to stderr instead.
+        click.echo(f"warning: {message}", err=as_json)
 
 
 def _handle_errors(func: F) -> F:
@@ -80,7 +92,68 @@ def _handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})
+
+
+def _command_start(args: list[str]) -> int:
+    """The index of the command: the first token that is neither a global option nor its value."""
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        index += 2 if args[index] == "--config" else 1
+    return index
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Move --config/-v/-q given after the command (`smartsync plan --config x`) to before it."""
+    index = _command_start(args)
+    if index >= len(args):
+        return list(args)
+    moved: list[str] = []
+    kept: list[str] = []
+    after = args[index + 1 :]
+    position = 0
+    while position < len(after):
+        token = after[position]
+        if token == "--":
+            kept.extend(after[position:])
+            break
+        if token == "--config" and position + 1 < len(after):
+            moved.extend(after[position : position + 2])
+            position += 2
+            continue
+        (moved if token.startswith("--config=") or token in _GLOBAL_FLAGS else kept).append(token)
+        position += 1
+    return [*args[:index], *moved, args[index], *kept]
+
+
+def _command_name(args: list[str]) -> str:
+    hoisted = _hoist_global_options(args)
+    words = hoisted[_command_start(hoisted) :][:2]
+    if words[:1] == ["simulator"] and len(words) == 2 and not words[1].startswith("-"):
+        return " ".join(words)
+    return " ".join(word for word in words[:1] if not word.startswith("-"))
+
+
+class _SmartsyncGroup(click.Group):
+    """Global options work after the command too, and every non-zero exit ends with a summary."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist_global_options(args))
+
+    def main(self, args: Any = None, *more: Any, **kwargs: Any) -> Any:
+        from smartsync.failure import summary
+
+        try:
+            return super().main(args, *more, **kwargs)
+        except SystemExit as exc:
+            if isinstance(exc.code, int) and exc.code != 0:
+                argv = list(sys.argv[1:] if args is None else args)
+                for line in summary(_command_name(argv), exc.code):
+                    click.echo(line, err=True)
+            raise
+
+
+@click.group(cls=_SmartsyncGroup, epilog=EXIT_CODES_HELP)
 @click.option(
     "--config",
     "config_path",
@@ -146,7 +219,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
         source = SourceConfig.model_validate({"type": source_type, "path": source_path})
         base_dir = None
     else:
-        config, config_file = obj.load()
+        config, config_file = obj.load(as_json)
         source, base_dir = config.source, config_file.parent
     failure: InputDataError | None = None
     try:
@@ -156,6 +229,8 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     except InputDataError as exc:
         roster, failure = Roster(), exc
     problems = failure.problems if failure else []
+    if source_path is not None:  # there is no config to check: point at the option instead
+        problems = [_about_option(problem) for problem in problems]
     summary = validate_roster(roster, config)
     if as_json:
         click.echo(json.dumps(summary.to_json(problems), indent=2, ensure_ascii=False))
@@ -165,6 +240,13 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         sys.exit(EXIT_INPUT)
+
+
+def _about_option(problem: Problem) -> Problem:
+    import dataclasses
+
+    message = problem.message.replace("check source.path in the config", "check the path given to --source")
+    return dataclasses.replace(problem, message=message)
 
 
 # -- log: the change journal -------------------------------------------------------------------------
@@ -183,7 +265,7 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 
 @cli.command("log")
 @click.option(
-    "--since", metavar="WHEN", callback=_when, help="From this date or time (UTC), or an age: 7d, 12h."
+    "--since", metavar="WHEN", callback=_when, help="From this date or time (UTC), or an age: 10m, 12h, 7d."
 )
 @click.option(
     "--until", metavar="WHEN", callback=_when, help="Up to this time, or to the end of this date (UTC)."
@@ -206,6 +288,12 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the matching lines as an HTML page (mode 600) with the same columns.",
 )
+@click.option(
+    "--erase-user",
+    metavar="EMAIL",
+    help="Remove this person's change lines from the journal and mask the address in the rest "
+    "(an erasure request; see docs/data-protection.md). Cannot be undone.",
+)
 @click.pass_obj
 @_handle_errors
 def log_command(
@@ -218,6 +306,7 @@ def log_command(
     journal_path: Path | None,
     as_json: bool,
     html: Path | None,
+    erase_user: str | None,
 ) -> None:
     """Show the change journal: what changed, for whom, in which run.
 
@@ -234,13 +323,21 @@ def log_command(
       smartsync log --since 2026-11-26 --until 2026-11-27
       smartsync log --run 20261126T040002Z-3f2a --json
       smartsync log --since 7d --html week.html
+      smartsync log --erase-user a.pupil@school.example
     """
     import json
 
     from smartsync.errors import ConfigError
     from smartsync.journal import format_log_table, read_events, rotated_path
 
-    path = journal_path if journal_path is not None else obj.load()[0].journal.path
+    if journal_path is None:
+        journal = obj.load(as_json)[0].journal
+        path, lock_file = journal.path, journal.lock_file
+    else:
+        path, lock_file = journal_path, None
+    if erase_user is not None:
+        _erase(path, erase_user, lock_file, (since, until, run_id, user, group))
+        return
     if not path.parent.is_dir():
         raise ConfigError(
             f"The journal folder {path.parent} does not exist, so there is no journal {path}. "
@@ -253,7 +350,7 @@ def log_command(
         return
 
     def warn(message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
+        obj.warn(message, as_json)
 
     events = read_events(path, since=since, until=until, run=run_id, user=user, group=group, on_warning=warn)
     if html is not None:
@@ -285,6 +382,29 @@ def log_command(
         click.echo(
             f"\n{changes} change{'s' if changes != 1 else ''} in {runs} run{'s' if runs != 1 else ''}."
         )
+
+
+def _erase(path: Path, address: str, lock_file: Path | None, filters: tuple[Any, ...]) -> None:
+    from smartsync.erasure import erase_user
+    from smartsync.errors import ConfigError
+    from smartsync.lock import RunLock
+
+    if not address.strip() or any(f is not None for f in filters):
+        raise ConfigError(
+            "--erase-user takes one sign-in address and no other filter; "
+            "check what it will remove first with `smartsync log --user ADDRESS`."
+        )
+    if not path.exists() and not path.with_name(path.name + ".1").exists():
+        raise ConfigError(f"There is no journal at {path}; give the file with --journal PATH.")
+    # Hold the run lock: a run appending while the file is rewritten would lose its lines.
+    with RunLock(lock_file or path.with_name(path.name + ".lock")):
+        done = erase_user(path, address)
+    click.echo(
+        f"Erased {address.strip()} from {', '.join(map(str, done.files))}: {done.removed} change "
+        f"line{'s' if done.removed != 1 else ''} removed, the address masked in {done.masked} other "
+        f"line{'s' if done.masked != 1 else ''}. Copies elsewhere (backups, cron.log) are listed in "
+        "docs/data-protection.md."
+    )
 
 
 # -- sync: run, plan, demo (owned by the sync engine) ---------------------------------------------
@@ -356,7 +476,7 @@ def _sync(
     from smartsync.roster.sources import read_roster
 
     features = _parse_only(only)
-    config, path = obj.load()
+    config, path = obj.load(as_json)
     roster = read_roster(config.source, base_dir=path.parent)
     console = make_console()
     run_id = new_run_id()
@@ -369,7 +489,7 @@ def _sync(
         school = config.school.name or config.school.code
         outcome = RunOutcome(status, school, summary, message, run_id, tuple(expiring), "".join(page[:1]))
         for warning in notify(config.notifications, outcome):
-            click.echo(f"warning: {warning}", err=True)
+            obj.warn(warning, as_json)
 
     def execute(journal: Journal | None) -> RunResult:
         client, _tokens = make_graph_client(config)
@@ -396,11 +516,11 @@ def _sync(
             result = execute(None)
         else:
             with (
-                RunLock(config.journal.lock_file),
+                RunLock(config.journal.lock_file, run_id),
                 Journal(
                     config.journal.path,
                     config.journal.retention_days,
-                    on_warning=lambda message: click.echo(f"warning: {message}", err=True),
+                    on_warning=lambda message: obj.warn(message, as_json),
                 ) as journal,
             ):
                 result = execute(journal)
@@ -418,6 +538,8 @@ def _sync(
     if result.failed:
         message = f"{len(result.failed)} changes failed; the first: {result.failed[0].error}"
     tell(result.status, message or "sync finished", result.summary())
+    if result.exit_code != 0 and message:
+        click.echo(f"error: {message}", err=True)  # what failed, for the failure summary on stderr
     sys.exit(result.exit_code)
 
 
@@ -493,7 +615,8 @@ def demo(obj: Context) -> None:
 
     No config, no credentials, no network. The first run creates groups, admin units and
     memberships; the second shows there is nothing left to do. Unmanaged groups in the tenant,
-    including one whose name matches a roster class, stay untouched.
+    including one whose name matches a roster class, stay untouched. The journal of both runs is
+    appended to ./.smartsync-demo/changes.jsonl (the same folder every time).
 
     \b
     Example:
@@ -513,7 +636,7 @@ def demo(obj: Context) -> None:
         "school and three groups smartsync does not own.",
         markup=False,
     )
-    outcome = run_demo(show)
+    outcome = run_demo(show, journal_dir=Path(".smartsync-demo"))
     names = ", ".join(str(g["displayName"]) for g in outcome.unmanaged_before)
     verdict = "left exactly as they were" if outcome.unmanaged_untouched else "CHANGED (this is a bug)"
     click.echo(f"\nGroups smartsync does not own ({names}): {verdict}.")
@@ -534,6 +657,7 @@ def simulator() -> None:
 
     \b
     Example:
+      smartsync simulator seed --config /etc/smartsync/config.yaml --out trial/seed.json
       smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
     """
 
@@ -575,7 +699,8 @@ def simulator() -> None:
 @click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the generated CA and server certificate (default: a temporary folder).",
+    help="Folder for the CA and server certificate, kept and reused across restarts while valid "
+    "(default: a temporary folder, new each start).",
 )
 @_handle_errors
 def simulator_serve(
@@ -645,6 +770,104 @@ def simulator_serve(
     click.echo("Simulator stopped.")
 
 
+@simulator.command("seed")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the seed here (JSON, mode 0600: it lists the roster's people).",
+)
+@click.option(
+    "--trial-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a config that runs the school's own config against the simulator.",
+)
+@click.option(
+    "--source",
+    "source_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Read the roster from this export instead of the config's source.",
+)
+@click.option(
+    "--unmatched",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Leave this many roster people without an Entra user, to see the warnings.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8443,
+    show_default=True,
+    help="The port `serve` will use.",
+)
+@click.option(
+    "--cert-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The --cert-dir `serve` will use (default: certs/ next to --out).",
+)
+@click.pass_obj
+@_handle_errors
+def simulator_seed(
+    obj: Context,
+    out: Path,
+    trial_config: Path | None,
+    source_path: Path | None,
+    unmatched: int,
+    port: int,
+    cert_dir: Path | None,
+) -> None:
+    """Write a seed of the school's own roster for `simulator serve`, and optionally a trial config.
+
+    The seed holds an Entra user for every active roster person (found by the config's users.match
+    property; --unmatched N leaves N of them out) and an app with exactly the permissions the config
+    needs. The config's secret is not needed. Prints the tenant, client id and secret to use.
+
+    \b
+    Example (then see "Trying a config safely" in the README):
+      smartsync simulator seed --config /etc/smartsync/config.yaml --out trial/seed.json \\
+          --trial-config trial/config.yaml
+    """
+    import json
+
+    from smartsync.errors import ConfigError
+    from smartsync.trial import build_trial, config_text, write_private
+
+    config_path = resolve_config_path(obj.config_path)
+    if trial_config is not None and trial_config.resolve() == config_path.resolve():
+        raise ConfigError(
+            f"--trial-config {trial_config} is the school's own config; "
+            "give a new file, e.g. trial/config.yaml."
+        )
+    cert_dir = cert_dir if cert_dir is not None else out.parent / "certs"
+    trial = build_trial(
+        config_path, out.parent, source=source_path, unmatched=unmatched, port=port, cert_dir=cert_dir
+    )
+    write_private(out, json.dumps(trial.seed, indent=2, ensure_ascii=False) + "\n")
+    users = len(trial.seed["users"])
+    click.echo(
+        f"Wrote {out}: {users} Entra users for {trial.active_people} active roster people"
+        + (f" ({trial.left_out} left out by --unmatched)" if trial.left_out else "")
+        + f", and an app granted {', '.join(trial.roles)}."
+    )
+    click.echo("The simulated tenant's sign-in (for a trial config's tenant section; it opens nothing else):")
+    click.echo(f"  tenant_id: {trial.config['tenant']['tenant_id']}")
+    click.echo(f"  client_id: {trial.config['tenant']['client_id']}")
+    click.echo(f"  client_secret: {trial.config['tenant']['client_secret']}")
+    click.echo(f"  authority_host and graph_endpoint: {trial.base_url}")
+    click.echo(f"  ca_bundle: {trial.ca_cert}")
+    if trial_config is not None:
+        write_private(trial_config, config_text(trial))
+        click.echo(
+            f"Wrote {trial_config}: your config with that tenant, the journal in {out.parent}, "
+            "no notifications."
+        )
+    click.echo(f"Next: smartsync simulator serve --port {port} --state {out} --cert-dir {cert_dir}")
+
+
 @cli.command("check-credentials")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for monitoring).")
 @click.pass_obj
@@ -669,7 +892,7 @@ def check_credentials(obj: Context, as_json: bool) -> None:
     from smartsync.errors import EXIT_AUTH, AuthError
     from smartsync.graph import make_graph_client
 
-    config, _path = obj.load()
+    config, _path = obj.load(as_json)
     try:
         client, tokens = make_graph_client(config)
         with client:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from smartsync.errors import ConfigError
+from smartsync.paths import POSIX_MODES, default_config_file, default_journal_file
 
 GroupKind = Literal["class", "mentor", "year", "group", "all_learners", "all_staff"]
 GROUP_KINDS: tuple[str, ...] = ("class", "mentor", "year", "group", "all_learners", "all_staff")
@@ -24,7 +25,7 @@ AdminUnitKind = Literal["learners", "staff", "mentors", "year_groups"]
 GroupTypeName = Literal["security", "microsoft365"]
 Cloud = Literal["global", "usgov", "usgov-dod", "china"]
 
-DEFAULT_CONFIG_PATHS = ("./smartsync.yaml", "/etc/smartsync/config.yaml")
+DEFAULT_CONFIG_PATHS = ("./smartsync.yaml", str(default_config_file()))
 
 # Login and Graph endpoints per national cloud (Microsoft's national cloud deployments table).
 CLOUD_ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -260,7 +261,7 @@ class SafetyConfig(_Model):
 
 
 class JournalConfig(_Model):
-    path: Path = Path("/var/log/smartsync/changes.jsonl")
+    path: Path = Field(default_factory=default_journal_file)
     retention_days: int = Field(default=400, ge=1)
     lock_path: Path | None = None
     # Write each run's HTML report page to reports/<run id>.html next to the journal (mode 600,
@@ -372,6 +373,24 @@ class Config(_Model):
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_SECRET_KEYS = ("client_secret", "passphrase", "token", "password", "url")
+
+
+def _secret_variable_problem(path: str, name: str, value: str) -> str | None:
+    """An empty or space-padded secret variable, named, before it becomes a baffling sign-in error."""
+    if not (path.rsplit(".", 1)[-1] in _SECRET_KEYS or ".headers." in path):
+        return None
+    where = "where it is set (for cron and systemd: /etc/smartsync/environment)"
+    if not value.strip():
+        return f"{path}: environment variable {name} is set but empty; put the secret's value in it {where}"
+    if value != value.strip():
+        return (
+            f"{path}: environment variable {name} has spaces or a line break around its value, which a "
+            f"secret never has; remove them {where}"
+        )
+    return None
+
+
 def _expand_env(value: Any, path: str, missing: list[str]) -> Any:
     if isinstance(value, str):
 
@@ -380,6 +399,9 @@ def _expand_env(value: Any, path: str, missing: list[str]) -> Any:
             if name not in os.environ:
                 missing.append(f"{path}: environment variable {name} is not set")
                 return ""
+            problem = _secret_variable_problem(path, name, os.environ[name])
+            if problem:
+                missing.append(problem)
             return os.environ[name]
 
         return _ENV_REF.sub(sub, value)
@@ -450,7 +472,7 @@ def resolve_config_path(given: str | None) -> Path:
         if Path(candidate).exists():
             return Path(candidate)
     raise ConfigError(
-        "No config file found (tried $SMARTSYNC_CONFIG, ./smartsync.yaml, /etc/smartsync/config.yaml). "
+        f"No config file found (tried $SMARTSYNC_CONFIG, {', '.join(DEFAULT_CONFIG_PATHS)}). "
         "Copy config.example.yaml and pass it with --config PATH."
     )
 
@@ -479,7 +501,7 @@ def load_config(path: Path) -> tuple[Config, list[str]]:
         mode = path.stat().st_mode
     except OSError:
         mode = 0
-    if literal_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if literal_secret and POSIX_MODES and mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.append(
             f"{path} holds a secret and is readable by group or others (mode {stat.S_IMODE(mode):o}); "
             f"run `chmod 600 {path}`, or move the secret to client_secret_file "

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from smartsync.errors import SmartsyncError
+from smartsync.paths import POSIX_MODES
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def _parse_line_time(event: dict[str, Any]) -> datetime | None:
 
 
 def _tighten(fd: int, path: Path, warn: Warn) -> None:
+    if not POSIX_MODES:
+        return  # Windows: modes mean nothing there; the folder's ACL (icacls) protects the journal
     mode = stat.S_IMODE(os.fstat(fd).st_mode)
     if mode & 0o077:
         os.fchmod(fd, _FILE_MODE)
@@ -303,16 +306,16 @@ def prune(path: Path, retention_days: int, now: datetime) -> int:
     return dropped
 
 
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$", re.IGNORECASE)
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([mdhw])\s*$", re.IGNORECASE)
 
 
 def parse_when(text: str, now: datetime | None = None) -> date | datetime:
     """A date (`2026-11-26`), a date-time (`2026-11-26T04:00`, `2026-11-26 04:00:02Z`), or an age
-    (`7d`, `12h`, `2w`, counted back from now). Raises ValueError with the accepted forms."""
+    (`10m` minutes, `12h`, `7d`, `2w`, counted back from now). Raises ValueError with the accepted forms."""
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2).lower()
-        days = {"d": 1.0, "h": 1 / 24, "w": 7.0}[unit]
+        days = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}[unit]
         delta = timedelta(days=amount * days)
         return _utc(now or now_utc()) - delta
     value = text.strip()
@@ -323,7 +326,8 @@ def parse_when(text: str, now: datetime | None = None) -> date | datetime:
     except ValueError:
         raise ValueError(
             f"{text!r} is not a date or time; "
-            "use 2026-11-26, 2026-11-26T04:00, 2026-11-26T04:00:02Z or an age like 7d, 12h, 2w"
+            "use 2026-11-26, 2026-11-26T04:00, 2026-11-26T04:00:02Z or an age like 10m, 12h, 7d, 2w "
+            "(m is minutes)"
         ) from None
 
 

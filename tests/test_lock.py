@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from smartsync.errors import EXIT_INPUT, EXIT_LOCKED, ConfigError, LockHeldError
-from smartsync.lock import RunLock
+from smartsync.lock import RunLock, holder_path
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
     from smartsync.lock import RunLock
-    with RunLock(Path(sys.argv[1])):
+    with RunLock(Path(sys.argv[1]), run_id="20261126T040002Z-3f2a"):
         print("held", flush=True)
         sys.stdin.readline()  # hold until told to go, or killed
     print("released", flush=True)
@@ -54,6 +54,7 @@ def test_second_process_is_refused_with_pid_and_next_step(holder: tuple[subproce
         pass
     message = str(caught.value)
     assert f"pid {proc.pid}" in message
+    assert "run 20261126T040002Z-3f2a" in message and "smartsync log --run ID" in message
     assert "started 20" in message and " UTC" in message
     assert str(lock_path) in message
     assert "this run did nothing" in message
@@ -78,7 +79,7 @@ def test_killed_holder_does_not_block_the_next_run(holder: tuple[subprocess.Pope
     with RunLock(lock_path) as lock:
         assert lock.held
         # The record now names this process, not the dead one.
-        assert f'"pid": {proc.pid}' not in lock_path.read_text()
+        assert f'"pid": {proc.pid}' not in holder_path(lock_path).read_text()
 
 
 def test_lock_file_is_private_and_reusable_in_process(tmp_path: Path) -> None:
@@ -89,6 +90,7 @@ def test_lock_file_is_private_and_reusable_in_process(tmp_path: Path) -> None:
         with pytest.raises(LockHeldError), RunLock(lock_path):
             pass
     assert not first.held
+    assert not holder_path(lock_path).exists()  # released: no stale holder record to mislead
     with RunLock(lock_path):
         pass
 
@@ -99,3 +101,14 @@ def test_unwritable_lock_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"Cannot create the lock file .*journal\.lock_path") as caught:
         RunLock(blocker / "smartsync.lock").acquire()
     assert caught.value.exit_code == EXIT_INPUT
+
+
+def test_the_lock_goes_through_filelock_on_every_platform(tmp_path: Path) -> None:
+    # The same library call runs on Windows (msvcrt) as here (flock): a lock taken with filelock
+    # directly is seen by RunLock, so no hand-written fcntl path is left in smartsync.
+    import filelock
+
+    lock_path = tmp_path / "smartsync.lock"
+    with filelock.FileLock(lock_path, timeout=0), pytest.raises(LockHeldError) as caught, RunLock(lock_path):
+        pass
+    assert "run and pid unknown" in str(caught.value)  # no holder record: still a usable message

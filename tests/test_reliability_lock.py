@@ -24,6 +24,7 @@ from test_reliability_support import (
 )
 
 from smartsync.demo import demo_seed
+from smartsync.lock import holder_path
 
 
 def start_and_freeze_once_locked(config: Path, lock: Path) -> subprocess.Popen[str]:
@@ -37,7 +38,7 @@ def start_and_freeze_once_locked(config: Path, lock: Path) -> subprocess.Popen[s
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            holder = json.loads(lock.read_text(encoding="utf-8") or "{}")
+            holder = json.loads(holder_path(lock).read_text(encoding="utf-8") or "{}")
         except (FileNotFoundError, ValueError):
             holder = {}
         if holder.get("pid") == process.pid:
@@ -61,6 +62,7 @@ def test_a_second_run_exits_5_while_the_first_holds_the_lock_and_a_killed_run_re
         second = run_cli(config, "run")
         assert second.returncode == 5, second.stderr
         assert f"pid {first.pid}" in second.stderr and "did nothing" in second.stderr
+        assert "run 20" in second.stderr  # the run id of the holder, to look up with `smartsync log --run`
         assert served.requests_logged() == writes_before  # the second run never reached Entra
         first.send_signal(signal.SIGCONT)
         _out, err = first.communicate(timeout=120)

@@ -4,7 +4,8 @@
 resulting base URL, so the login metadata and `@odata.nextLink` name the address clients really use.
 The CA certificate it writes is what a client trusts (`ca_bundle` in smartsync's config); the
 server's private key is written with mode 0600 and removed with the folder when the folder was a
-temporary one.
+temporary one. A folder given with `--cert-dir` keeps its certificates across restarts while they are
+valid, and a start that fails (port taken, bad seed) never rewrites them.
 
 Dropped-connection faults close the socket without an answer, exactly what a client sees when a
 network path fails mid-request.
@@ -41,6 +42,8 @@ from smartsync.simulator.faults import ConnectionDropped
 from smartsync.simulator.graph_errors import graph_error
 from smartsync.simulator.http import SimRequest
 from smartsync.simulator.runtime import Simulator
+from smartsync.simulator.seedcheck import seed_problems
+from smartsync.simulator.tenant import TenantState
 
 CERTIFICATE_DAYS = 30
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -59,10 +62,16 @@ def load_seed(path: Path) -> dict[str, Any]:
         raise SeedError(f"{path}: cannot read the state file ({exc.__class__.__name__})") from None
     except json.JSONDecodeError as exc:
         raise SeedError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
+    problems = seed_problems(data, str(path))
+    if problems or not isinstance(data, dict):
+        raise SeedError("\n  ".join([f"{path} cannot be used as a seed:", *problems]))
+    try:
+        TenantState.from_seed(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SeedError(
-            f"{path}: the state file must hold one JSON object with tenant_id, app, users, groups"
-        )
+            f"{path}: an entry has a value of the wrong kind ({exc.__class__.__name__}: {exc}); "
+            "compare it with the seed format in the README"
+        ) from None
     return data
 
 
@@ -147,15 +156,47 @@ def generate_certificates(folder: Path, host: str = "127.0.0.1") -> CertificateP
         .sign(ca_key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)
-    paths = CertificatePaths(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem")
-    paths.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    paths = _certificate_paths(folder)
     key_bytes = server_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    descriptor = os.open(paths.server_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Key first, CA last, each written aside and moved into place: a client never reads half a file.
+    _write_aside(paths.server_key, key_bytes, 0o600)
+    _write_aside(paths.server_cert, server_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write_aside(paths.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return paths
+
+
+def _certificate_paths(folder: Path) -> CertificatePaths:
+    return CertificatePaths(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem")
+
+
+def _write_aside(path: Path, data: bytes, mode: int) -> None:
+    partial = path.with_name(path.name + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(descriptor, "wb") as out:
-        out.write(key_bytes)
+        out.write(data)
+    os.replace(partial, path)
+
+
+def reusable_certificates(folder: Path, host: str = "127.0.0.1") -> CertificatePaths | None:
+    """The certificates a previous start left in `folder`, when still valid for `host` for a day."""
+    paths = _certificate_paths(folder)
+    try:
+        ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+        server = x509.load_pem_x509_certificate(paths.server_cert.read_bytes())
+        serialization.load_pem_private_key(paths.server_key.read_bytes(), password=None)
+        server.verify_directly_issued_by(ca)
+        names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except Exception:  # missing, unreadable or not matching: make new ones
+        return None
+    try:
+        wanted: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        wanted = x509.DNSName(host)
+    fresh = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    if wanted not in names or min(ca.not_valid_after_utc, server.not_valid_after_utc) < fresh:
+        return None
     return paths
 
 
@@ -275,13 +316,22 @@ def start_server(
     if cert_dir is None:
         temporary = Path(tempfile.mkdtemp(prefix="smartsync-simulator-"))
         cert_dir = temporary
-    certificates = generate_certificates(cert_dir, host)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.minimum_version = ssl.TLSVersion.TLSv1_2
-    tls.load_cert_chain(certificates.server_cert, certificates.server_key)
     try:
+        # Bind before touching the certificates: a start that fails (the port is taken, often by the
+        # instance already running with the same --cert-dir) must leave that instance's CA alone.
         httpd = _SimulatorHTTPServer((host, port), tls)
     except OSError:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    try:
+        # A kept --cert-dir keeps its CA across restarts, so a trial config's ca_bundle stays valid.
+        certificates = reusable_certificates(cert_dir, host) or generate_certificates(cert_dir, host)
+        tls.load_cert_chain(certificates.server_cert, certificates.server_key)
+    except BaseException:
+        httpd.server_close()
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
         raise
