@@ -41,9 +41,9 @@ class Context:
     verbose: bool
     quiet: bool
 
-    def load(self) -> tuple[Config, Path]:
+    def load(self, *, signs_in: bool = True) -> tuple[Config, Path]:
         path = resolve_config_path(self.config_path)
-        config, warnings = load_config(path)
+        config, warnings = load_config(path, signs_in=signs_in)
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
         return config, path
@@ -146,7 +146,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
         source = SourceConfig.model_validate({"type": source_type, "path": source_path})
         base_dir = None
     else:
-        config, config_file = obj.load()
+        config, config_file = obj.load(signs_in=False)
         source, base_dir = config.source, config_file.parent
     failure: InputDataError | None = None
     try:
@@ -231,7 +231,7 @@ def log_command(
     from smartsync.errors import ConfigError
     from smartsync.journal import format_log_table, read_events, rotated_path
 
-    path = journal_path if journal_path is not None else obj.load()[0].journal.path
+    path = journal_path if journal_path is not None else obj.load(signs_in=False)[0].journal.path
     if not path.parent.is_dir():
         raise ConfigError(
             f"The journal folder {path.parent} does not exist, so there is no journal {path}. "

@@ -176,6 +176,7 @@ def test_missing_env_variable_names_the_key(tmp_path: Path, monkeypatch: pytest.
 def test_client_secret_file_is_read_and_its_absence_named(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    secret_file.chmod(0o600)
     text = MINIMAL.replace("client_secret: ${SMARTSYNC_CLIENT_SECRET}", f"client_secret_file: {secret_file}")
     config, warnings = load_config(write(tmp_path, text, mode=0o644))
     assert config.tenant.secret() == SECRET
