@@ -360,7 +360,7 @@ class Applier:
             assert change.unit is not None
             body: dict[str, Any] = {
                 "displayName": change.unit.display_name,
-                "description": au_description(change.key),
+                "description": change.unit.description or au_description(change.key),
             }
             if change.unit.restricted:
                 body["isMemberManagementRestricted"] = True
@@ -544,7 +544,7 @@ class Applier:
                     "/groups", {"$filter": f"mailNickname eq '{nick}'", "$select": "id,mailNickname"}
                 )
             else:
-                marker = au_description(change.key)
+                marker = (change.unit.description if change.unit else None) or au_description(change.key)
                 rows = [
                     r
                     for r in self.client.get_all(

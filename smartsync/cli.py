@@ -313,15 +313,17 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
             click.echo(f"warning: {warning}", err=True)
 
     def execute(journal: Journal | None) -> RunResult:
-        client, _tokens = make_graph_client(config)
+        client, tokens = make_graph_client(config)
         with client, progress_reporter(console) if not as_json else _no_progress() as progress:
             credentials = read_credentials(client, config) or []
             problems, soon = expiry_warnings(credentials, datetime.now(UTC))
             expiring.extend(problems + soon)
+            roles = tokens.claims().get("roles")  # compared with what the plan needs, before writing
             return run_sync(
                 config,
                 roster,
                 client,
+                granted_roles=[str(r) for r in roles] if isinstance(roles, list) else None,
                 warnings=problems + soon,
                 dry_run=dry_run,
                 force=force,

@@ -135,7 +135,8 @@ _SCHOOL_CODE = r"^[A-Za-z0-9_]+$"
 
 class SchoolConfig(_Model):
     # The config owns only the objects of its codes (DESIGN §5). `codes` is for an export holding
-    # several schools of a trust; `code` is then the first of them (rows without a school belong to it).
+    # several schools of a trust; `code` is then the first of them unless given (rows without a school
+    # belong to `code`).
     code: str = Field(min_length=1, max_length=16, pattern=_SCHOOL_CODE)
     codes: list[str] = Field(default_factory=list)
     name: str = ""
@@ -146,17 +147,24 @@ class SchoolConfig(_Model):
         if not isinstance(data, dict) or "codes" not in data:
             return data
         codes = data["codes"]
-        if "code" in data:
-            raise ValueError("give school.code (one school) or school.codes (several), not both")
         if not isinstance(codes, list) or not codes:
             raise ValueError("school.codes must be a list of one or more school codes, e.g. [NFA, SPS]")
+        if "code" in data:
+            if str(data["code"]).lower() not in {str(c).lower() for c in codes}:
+                raise ValueError(
+                    "school.code must be one of school.codes when both are given (it is the school of "
+                    "rows without one); or give only school.codes"
+                )
+            return data
         return {**data, "code": codes[0]}
 
     @model_validator(mode="after")
     def _valid_codes(self) -> SchoolConfig:
         for code in self.codes:
             if not isinstance(code, str) or not re.match(_SCHOOL_CODE, code) or len(code) > 16:
-                raise ValueError(f"school.codes: {code!r} is not a school code (letters, digits, _; at most 16)")
+                raise ValueError(
+                    f"school.codes: {code!r} is not a school code (letters, digits, _; at most 16)"
+                )
         lowered = [c.lower() for c in self.codes]
         if len(set(lowered)) != len(lowered):
             raise ValueError("school.codes lists a code twice")
@@ -165,7 +173,7 @@ class SchoolConfig(_Model):
     @property
     def all_codes(self) -> tuple[str, ...]:
         """Every school code this config owns, `code` first."""
-        return tuple(self.codes) or (self.code,)
+        return (self.code, *(c for c in self.codes if c.lower() != self.code.lower()))
 
 
 class UsersConfig(_Model):

@@ -13,15 +13,18 @@ from typing import Any, Protocol
 
 from smartsync.apply import Applier, Outcome
 from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
+from smartsync.cohorts import cohort_losses, in_rollover
 from smartsync.config import Config
+from smartsync.credentials import missing_for_plan, missing_permission_message
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
-from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
+from smartsync.schools import select_schools
 from smartsync.state import ActualState, DesiredState, UserRef
 
 FEATURES = ("groups", "admin-units", "teams")
@@ -42,7 +45,14 @@ class ChangeJournal(Protocol):
         error: str | None = None,
         **extra: Any,
     ) -> None: ...
-    def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None: ...
+    def end_run(
+        self,
+        status: str,
+        summary: dict[str, int],
+        warnings: list[str] | None = None,
+        *,
+        written: int | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -110,6 +120,7 @@ class RunResult:
             "warnings": [n.to_dict() for n in self.plan.notices]
             + [{"code": "notice", "message": w} for w in self.warnings],
             "refused": self.refused.to_dict() if self.refused is not None else None,
+            "left_alone": [item.to_dict() for item in self.plan.left_alone],
         }
 
 
@@ -140,6 +151,9 @@ def compute_plan(
                 )
             }
         )
+    # A config owns only its own school codes, in the export as in Entra (DESIGN §5).
+    schools = select_schools(roster, config.school)
+    roster = schools.roster
     users = read_users(client)
     directory = UserDirectory.build(users, config.users.match)
     want = build_desired(roster, config, directory, today=today)
@@ -147,7 +161,14 @@ def compute_plan(
         want = replace(want, groups={})
     if not units:
         want = replace(want, admin_units={})
-    have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    have = read_actual(
+        client,
+        config.sync.prefix,
+        groups=groups,
+        admin_units=units,
+        progress=progress,
+        codes=config.school.all_codes,
+    )
     if units and config.sync.admin_units.include_groups:
         want = with_groups_in_year_units(want, have)
     rules = RemovalRules(
@@ -168,6 +189,12 @@ def compute_plan(
             f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
+    plan = replace(
+        plan,
+        notices=schools.notices + plan.notices,
+        vanished_schools=schools.vanished,
+        cohort_losses=() if in_rollover(today, config.year) else cohort_losses(plan, have),
+    )
     return plan, want, have
 
 
@@ -211,9 +238,24 @@ def run_sync(
     warnings: list[str] | None = None,
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
+    granted_roles: Collection[str] | None = None,
 ) -> RunResult:
+    """Plan, check, apply. `granted_roles` (the token's roles) are compared with what the plan needs
+    before the first write; None skips that comparison."""
     plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
+    missing = missing_for_plan(granted_roles, plan.changes) if granted_roles is not None else {}
+    if missing and dry_run:
+        warnings = [
+            *(warnings or []),
+            "`run` would stop before writing: " + missing_permission_message(missing),
+        ]
+    elif missing and (refusal is None or force):
+        message = missing_permission_message(missing)
+        if journal is not None:
+            journal.start_run(run_id, config_path, dry_run)
+            journal.end_run("failed", plan.summary(), [message], written=0)
+        raise AuthError(message)
     result = RunResult(
         plan=plan,
         dry_run=dry_run,
@@ -228,7 +270,7 @@ def run_sync(
         journal.start_run(run_id, config_path, dry_run)
     if refusal is not None and not force:
         if journal is not None:
-            journal.end_run("refused", plan.summary(), [refusal.message])
+            journal.end_run("refused", plan.summary(), [refusal.message], written=0)
         return result
 
     def record(outcome: Outcome) -> None:
@@ -250,7 +292,13 @@ def run_sync(
     )
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:
-        journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
+        written = sum(1 for o in result.outcomes if o.result == "ok")
+        journal.end_run(
+            result.status,
+            result.summary(),
+            [n.message for n in plan.notices] + result.warnings,
+            written=written,
+        )
     return result
 
 
