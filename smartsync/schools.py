@@ -81,7 +81,9 @@ def select_schools(roster: Roster, school: SchoolConfig) -> SchoolSelection:
                 f"{', '.join(codes)} (school.code / school.codes): {', '.join(parts)}.{across}",
             )
         )
-    present = {(row.school or school.code).lower() for row in (*people, *groups)}
+    present = {
+        (value or school.code).lower() for value in (*(p.school for p in people), *(g.school for g in groups))
+    }
     # An export without any person is the empty-roster refusal's to name; here a code is missing
     # from an export that does hold people.
     vanished = tuple(c for c in codes if c.lower() not in present) if roster.people else ()
