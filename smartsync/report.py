@@ -139,8 +139,22 @@ def render(
     `quiet` leaves out the per-object changes and lists warnings only by count (cron mail that is
     read only when something went wrong); `verbose` lists every warning.
     """
+    refused = result.refused if result.refused is not None and not result.forced else None
+    if refused is not None:
+        # A refused run says so first, with the numbers and the next step; its changes "would have".
+        first = f"Refused: {refused.limit} — nothing was written. {refused.message}"
+        console.print(first, style="bold red", markup=False, highlight=False)
     heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
     console.print(f"[bold]{heading}[/bold]" + (f"  run {result.run_id}" if result.run_id else ""))
+    if result.plan.left_alone:
+        seen = sorted({f"{o.prefix or '(older marker)'}/{o.school}" for o in result.plan.left_alone})
+        groups = sum(o.count for o in result.plan.left_alone if o.kind == "group")
+        units = sum(o.count for o in result.plan.left_alone if o.kind == "admin_unit")
+        console.print(
+            f"Left alone: {groups} groups and {units} admin units of other schools or prefixes "
+            f"({', '.join(seen)}); this config owns only its own.",
+            markup=False,
+        )
 
     summary = result.summary()
     table = Table(box=box.SIMPLE if console.is_terminal else box.ASCII, show_edge=False)
@@ -158,7 +172,7 @@ def render(
         if not quiet:
             by_object.setdefault(change.name or change.key, []).append(index)
     if by_object:
-        console.print("[bold]Changes[/bold]")
+        console.print("[bold]Would have changed (refused)[/bold]" if refused else "[bold]Changes[/bold]")
     for name, indexes in by_object.items():
         key = result.plan.changes[indexes[0]].key
         console.print(f"  [bold]{name}[/bold] [dim]({key})[/dim]", markup=True, highlight=False)
