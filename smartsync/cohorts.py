@@ -58,7 +58,7 @@ class CohortLoss:
     def describe(self) -> str:
         what = "admin unit" if self.unit else "group"
         return (
-            f"'{self.name}' ({self.cohort} {what}, {self.school}) would lose {self.lost} of its "
+            f"'{self.name}' ({self.school} {self.cohort}, {what}) would lose {self.lost} of its "
             f"{self.before} people ({self.fraction:.0%})"
         )
 
