@@ -10,7 +10,9 @@ in place.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,12 @@ from test_reliability_support import (
     UnitPicture,
     expected_picture,
     mini_roster,
+    run_cli,
+    served_tenant,
+    write_cli_config,
 )
 
-from smartsync.config import Config
+from smartsync.config import Config, load_config
 from smartsync.demo import DEMO_BASE_URL, demo_seed
 from smartsync.graph import GraphClient, make_graph_client
 from smartsync.graph.retry import Backoff
@@ -254,3 +259,68 @@ def test_units_with_the_older_marker_are_migrated_in_place_never_recreated(tmp_p
             ("admin_unit", None, "SPS", 1)
         ]
         assert run_sync(config, roster, client, dry_run=False, today=AUTUMN).plan.empty
+
+
+def _owner(config: Config) -> tuple[str, tuple[str, ...]]:
+    return config.sync.prefix, config.school.all_codes
+
+
+def _owned_ids(state: dict[str, Any], prefix: str, codes: tuple[str, ...]) -> set[str]:
+    heads = tuple(f"{prefix}-{code}-".lower() for code in codes)
+    ids = {g["id"] for g in state["groups"] if str(g.get("mailNickname") or "").lower().startswith(heads)}
+    for unit in state["administrative_units"]:
+        marker = parse_au_marker(unit.get("description"))
+        if marker and marker[0] == prefix and marker[1].split("-")[0] in codes:
+            ids.add(unit["id"])
+    return ids
+
+
+def test_acceptance_two_schools_and_two_prefixes_through_the_cli_against_simulator_serve(
+    tmp_path: Path,
+) -> None:
+    sps, nfa = school_roster("SPS"), school_roster("NFA")
+    with served_tenant(tmp_path / "server", demo_seed(merged(sps, nfa), missing_every=None)) as served:
+        configs = {
+            "SPS": (write_cli_config(tmp_path / "sps", served, sps, school={"code": "SPS"}), sps),
+            "NFA": (write_cli_config(tmp_path / "nfa", served, nfa, school={"code": "NFA"}), nfa),
+            "SPS-other": (
+                write_cli_config(
+                    tmp_path / "sps-other", served, sps, school={"code": "SPS"}, sync={"prefix": "other"}
+                ),
+                sps,
+            ),
+        }
+        loaded = {name: load_config(path, signs_in=False)[0] for name, (path, _) in configs.items()}
+        ran: set[str] = set()
+        for name in ("SPS", "NFA", "NFA", "SPS-other", "SPS", "NFA", "SPS-other", "SPS"):
+            before = served.state()
+            others = set().union(
+                *(
+                    _owned_ids(before, c.sync.prefix, c.school.all_codes)
+                    for other, c in loaded.items()
+                    if other != name
+                )
+            )
+            logged = served.requests_logged()
+            result = run_cli(configs[name][0], "run")
+            assert result.returncode == 0, (name, result.stdout[-2000:], result.stderr[-2000:])
+            lines = served.request_log.read_text(encoding="utf-8").splitlines()[logged:]
+            writes = [json.loads(line) for line in lines]
+            writes = [w for w in writes if w["method"] != "GET" and not w["path"].endswith("/$batch")]
+            touched = [w for w in writes if any(i in w["path"] or i in json.dumps(w["body"]) for i in others)]
+            assert touched == [], (name, touched[:3])
+            ran.add(name)
+            state = served.state()
+            for other, config in loaded.items():
+                have = owned_picture(state, config.sync.prefix, config.school.all_codes)
+                if other in ran:
+                    want = expected_picture(state, configs[other][1], config, date.today())
+                    assert want.difference(have) == [], (name, other, want.difference(have))
+                else:
+                    assert have == TenantPicture({}, {}), (name, other)
+            assert sum(1 for g in state["groups"] if g.get("team")) == sum(
+                1
+                for other in ran
+                for g in owned_picture(state, *_owner(loaded[other])).groups.values()
+                if g.team
+            )
