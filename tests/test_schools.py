@@ -324,3 +324,20 @@ def test_acceptance_two_schools_and_two_prefixes_through_the_cli_against_simulat
                 for g in owned_picture(state, *_owner(loaded[other])).groups.values()
                 if g.team
             )
+        # The plan document and the report say what of the others was seen and left alone.
+        planned = run_cli(configs["NFA"][0], "plan", "--json")
+        assert planned.returncode == 0, planned.stderr
+        left_alone = json.loads(planned.stdout)["left_alone"]
+        sps_groups = len(owned_picture(state, "smartsync", ("SPS",)).groups)
+        sps_units = len(owned_picture(state, "smartsync", ("SPS",)).units)
+        other_units = len(owned_picture(state, "other", ("SPS",)).units)
+        assert {"kind": "group", "prefix": "smartsync", "school": "SPS", "count": sps_groups} in left_alone
+        assert {
+            "kind": "admin_unit",
+            "prefix": "smartsync",
+            "school": "SPS",
+            "count": sps_units,
+        } in left_alone
+        assert {"kind": "admin_unit", "prefix": "other", "school": "SPS", "count": other_units} in left_alone
+        report = run_cli(configs["NFA"][0], "plan").stdout
+        assert f"Left alone: {sps_groups} groups and {sps_units + other_units} admin units" in report
