@@ -226,3 +226,32 @@ def test_log_and_validate_work_without_the_secret_but_run_needs_it(
     run = smartsync(config, "run", secret=None)
     assert run.exit_code == 2
     assert "tenant.client_secret: environment variable SMARTSYNC_CLIENT_SECRET is not set" in run.output
+
+
+def test_a_key_given_twice_inside_a_section_names_its_path_and_lines(tmp_path: Path) -> None:
+    config = tmp_path / "smartsync.yaml"
+    config.write_text(
+        "tenant: {tenant_id: t, client_id: c}\nsource: {path: export}\nschool: {code: NFA}\n"
+        "sync:\n  groups:\n    enabled: true\n    kinds: [class]\n    enabled: false\n",
+        encoding="utf-8",
+    )
+    result = smartsync(config, "validate", secret=None)
+    assert result.exit_code == 2
+    assert "the key sync.groups.enabled is given twice (lines 6 and 8)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("school", "error"),
+    [
+        ({"codes": []}, "school.codes must be a list of one or more school codes"),
+        ({"code": "XYZ", "codes": ["NFA", "SPS"]}, "school.code must be one of school.codes"),
+        ({"codes": ["NFA", "nfa"]}, "school.codes lists a code twice"),
+        ({"codes": ["NFA", "S-1"]}, "'S-1' is not a school code"),
+    ],
+)
+def test_school_codes_are_checked(tmp_path: Path, school: dict[str, Any], error: str) -> None:
+    config = tmp_path / "smartsync.yaml"
+    data = {"tenant": {"tenant_id": "t", "client_id": "c"}, "source": {"path": "export"}, "school": school}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = smartsync(config, "validate", secret=None)
+    assert result.exit_code == 2 and error in result.output, result.output
