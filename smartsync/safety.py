@@ -45,8 +45,8 @@ def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
             0,
             f"school{plural} {names} vanished from the export: it holds people, but none of {names}, which "
             "this config owns (school.code / school.codes). Refusing to read that as 'delete everything "
-            f"of {names}'. Check the export (`smartsync validate`), or take the code out of the config. "
-            + _NEXT,
+            f"of {names}'. Check the export (`smartsync validate`; the warnings name the schools it does "
+            "hold), or correct school.code / school.codes. " + _NEXT,
         )
     if plan.roster_people == 0:
         return Refusal(
