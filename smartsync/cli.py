@@ -162,6 +162,15 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     else:
         for line in summary.render_text(problems):
             click.echo(line)
+    if config is not None:
+        from smartsync.schools import select_schools
+
+        # What `run` would leave out of this export, or refuse, because of school.code / school.codes.
+        schools = select_schools(roster, config.school)
+        for notice in schools.notices:
+            click.echo(f"note: {notice.message}", err=True)
+        for code in schools.vanished:
+            click.echo(f"warning: school {code} vanished from the export: `run` would refuse it.", err=True)
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         sys.exit(EXIT_INPUT)

@@ -115,7 +115,7 @@ def missing_permission_message(missing: Mapping[str, list[str]]) -> str:
     first = next(iter(missing))
     return (
         f"The app lacks the application permission{'s' if len(missing) > 1 else ''} {'; '.join(parts)} "
-        "that this run's changes need, so nothing was written. " + _grant_advice(first) + " Then run "
+        "that this run's changes need. " + _grant_advice(first) + " Then run "
         "`smartsync check-credentials` and run again."
     )
 

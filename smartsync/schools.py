@@ -65,7 +65,8 @@ def select_schools(roster: Roster, school: SchoolConfig) -> SchoolSelection:
     other_groups = Counter(str(g.school) for g in roster.groups if not ours(g.school))
     if other_people or other_groups:
         parts = [
-            f"{code} ({other_people.get(code, 0)} people, {other_groups.get(code, 0)} groups)"
+            f"{code} ({_count(other_people.get(code, 0), 'person', 'people')}, "
+            f"{_count(other_groups.get(code, 0), 'group', 'groups')})"
             for code in sorted(set(other_people) | set(other_groups))
         ]
         across = (
@@ -88,3 +89,7 @@ def select_schools(roster: Roster, school: SchoolConfig) -> SchoolSelection:
     # from an export that does hold people.
     vanished = tuple(c for c in codes if c.lower() not in present) if roster.people else ()
     return SchoolSelection(selected, tuple(notices), vanished)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

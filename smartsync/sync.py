@@ -251,7 +251,7 @@ def run_sync(
             "`run` would stop before writing: " + missing_permission_message(missing),
         ]
     elif missing and (refusal is None or force):
-        message = missing_permission_message(missing)
+        message = "Nothing was written: " + missing_permission_message(missing)
         if journal is not None:
             journal.start_run(run_id, config_path, dry_run)
             journal.end_run("failed", plan.summary(), [message], written=0)

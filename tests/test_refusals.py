@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def test_a_missing_permission_is_found_before_the_first_write(tmp_path: Path) ->
         result = smartsync(config, "run")
         assert result.exit_code == 3, result.output
         assert "EduRoster.ReadWrite.All (needed by class teams (educationClass template))" in result.output
-        assert "nothing was written" in result.output
+        assert "Nothing was written: The app lacks" in result.output
         assert running.simulator.stats()["writes"] == 0
         end = journal(tmp_path)[-1]
         assert end["status"] == "failed" and end["written"] == 0
@@ -255,3 +256,23 @@ def test_school_codes_are_checked(tmp_path: Path, school: dict[str, Any], error:
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = smartsync(config, "validate", secret=None)
     assert result.exit_code == 2 and error in result.output, result.output
+
+
+def test_validate_names_the_schools_a_run_would_leave_out_or_refuse(
+    tmp_path: Path, server: RunningServer
+) -> None:
+    config = write_config(tmp_path, server)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["school"] = {"codes": ["MIN", "SPS"]}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    other = Roster(
+        (*ROSTER.people, replace(ROSTER.people[0], id="X1", email="x1@other.example", school="XYZ")),
+        ROSTER.groups,
+        ROSTER.memberships,
+    )
+    write_export(other, tmp_path / "export")
+    result = smartsync(config, "validate", secret=None)
+    assert result.exit_code == 0, result.output
+    assert "left out because this config owns only MIN, SPS" in result.output
+    assert "XYZ (1 person, 0 groups)" in result.output
+    assert "warning: school SPS vanished from the export" in result.output
