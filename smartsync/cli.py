@@ -48,9 +48,9 @@ class Context:
     verbose: bool
     quiet: bool
 
-    def load(self, as_json: bool = False) -> tuple[Config, Path]:
+    def load(self, as_json: bool = False, *, signs_in: bool = True) -> tuple[Config, Path]:
         path = resolve_config_path(self.config_path)
-        config, warnings = load_config(path)
+        config, warnings = load_config(path, signs_in=signs_in)
         for warning in warnings:
             self.warn(warning, as_json)
         return config, path
@@ -219,7 +219,7 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
         source = SourceConfig.model_validate({"type": source_type, "path": source_path})
         base_dir = None
     else:
-        config, config_file = obj.load(as_json)
+        config, config_file = obj.load(as_json, signs_in=False)
         source, base_dir = config.source, config_file.parent
     failure: InputDataError | None = None
     try:
@@ -237,6 +237,15 @@ def validate(obj: Context, as_json: bool, source_path: Path | None, source_type:
     else:
         for line in summary.render_text(problems):
             click.echo(line)
+    if config is not None:
+        from smartsync.engine.schools import select_schools
+
+        # What `run` would leave out of this export, or refuse, because of school.code / school.codes.
+        schools = select_schools(roster, config.school)
+        for notice in schools.notices:
+            click.echo(f"note: {notice.message}", err=True)
+        for code in schools.vanished:
+            click.echo(f"warning: school {code} vanished from the export: `run` would refuse it.", err=True)
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         sys.exit(EXIT_INPUT)
@@ -331,7 +340,7 @@ def log_command(
     from smartsync.journal import format_log_table, read_events, rotated_path
 
     if journal_path is None:
-        journal = obj.load(as_json)[0].journal
+        journal = obj.load(as_json, signs_in=False)[0].journal
         path, lock_file = journal.path, journal.lock_file
     else:
         path, lock_file = journal_path, None
@@ -492,15 +501,17 @@ def _sync(
             obj.warn(warning, as_json)
 
     def execute(journal: Journal | None) -> RunResult:
-        client, _tokens = make_graph_client(config)
+        client, tokens = make_graph_client(config)
         with client, progress_reporter(console) if not as_json else _no_progress() as progress:
             credentials = read_credentials(client, config) or []
             problems, soon = expiry_warnings(credentials, datetime.now(UTC))
             expiring.extend(problems + soon)
+            roles = tokens.claims().get("roles")  # compared with what the plan needs, before writing
             return run_sync(
                 config,
                 roster,
                 client,
+                granted_roles=[str(r) for r in roles] if isinstance(roles, list) else None,
                 warnings=problems + soon,
                 dry_run=dry_run,
                 force=force,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from smartsync.errors import ConfigError
 from smartsync.paths import POSIX_MODES, default_config_file, default_journal_file
+from smartsync.yamlfile import DuplicateKeyError, load_yaml
 
 GroupKind = Literal["class", "mentor", "year", "group", "all_learners", "all_staff"]
 GROUP_KINDS: tuple[str, ...] = ("class", "mentor", "year", "group", "all_learners", "all_staff")
@@ -130,9 +131,50 @@ class SourceConfig(_Model):
         return self
 
 
+_SCHOOL_CODE = r"^[A-Za-z0-9_]+$"
+
+
 class SchoolConfig(_Model):
-    code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_]+$")
+    # The config owns only the objects of its codes (DESIGN §5). `codes` is for an export holding
+    # several schools of a trust; `code` is then the first of them unless given (rows without a school
+    # belong to `code`).
+    code: str = Field(min_length=1, max_length=16, pattern=_SCHOOL_CODE)
+    codes: list[str] = Field(default_factory=list)
     name: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_from_codes(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "codes" not in data:
+            return data
+        codes = data["codes"]
+        if not isinstance(codes, list) or not codes:
+            raise ValueError("school.codes must be a list of one or more school codes, e.g. [NFA, SPS]")
+        if "code" in data:
+            if str(data["code"]).lower() not in {str(c).lower() for c in codes}:
+                raise ValueError(
+                    "school.code must be one of school.codes when both are given (it is the school of "
+                    "rows without one); or give only school.codes"
+                )
+            return data
+        return {**data, "code": codes[0]}
+
+    @model_validator(mode="after")
+    def _valid_codes(self) -> SchoolConfig:
+        for code in self.codes:
+            if not isinstance(code, str) or not re.match(_SCHOOL_CODE, code) or len(code) > 16:
+                raise ValueError(
+                    f"school.codes: {code!r} is not a school code (letters, digits, _; at most 16)"
+                )
+        lowered = [c.lower() for c in self.codes]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("school.codes lists a code twice")
+        return self
+
+    @property
+    def all_codes(self) -> tuple[str, ...]:
+        """Every school code this config owns, `code` first."""
+        return (self.code, *(c for c in self.codes if c.lower() != self.code.lower()))
 
 
 class UsersConfig(_Model):
@@ -258,6 +300,11 @@ class SafetyConfig(_Model):
     max_deletes: int = Field(default=20, ge=0)
     max_membership_removal_fraction: float = Field(default=0.25, ge=0.0, le=1.0)
     max_unmatched_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Beside the fraction: at most this many memberships removed in one run (like Entra Connect's
+    # deletion threshold), so a large trust cannot lose a fifth of its memberships unasked.
+    max_membership_removals: int = Field(default=500, ge=0)
+    # A year group, a school or all learners losing more than this share of its people in one run.
+    max_cohort_loss_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class JournalConfig(_Model):
@@ -446,14 +493,26 @@ def format_validation_error(exc: ValidationError) -> list[str]:
     return lines
 
 
-def parse_config(data: Any, origin: str = "config") -> Config:
-    """Validate an already-loaded YAML document; raise ConfigError listing every problem."""
+# Only commands that sign in (or notify) use these; `validate` and `log` work without their ${ENV}.
+SIGN_IN_ONLY = ("tenant.", "notifications.")
+
+
+def parse_config(data: Any, origin: str = "config", *, signs_in: bool = True) -> Config:
+    """Validate an already-loaded YAML document; raise ConfigError listing every problem.
+
+    With `signs_in=False` an unset environment variable under `tenant` or `notifications` is no
+    error (the value is left empty, notifications are left out): reading needs no secret.
+    """
     if not isinstance(data, dict):
         raise ConfigError(
             f"{origin}: expected a mapping of keys (tenant, source, school, ...), got {type(data).__name__}"
         )
     missing: list[str] = []
     expanded = _expand_env(data, "", missing)
+    if not signs_in:
+        if any(m.startswith("notifications.") for m in missing):
+            expanded.pop("notifications", None)
+        missing = [m for m in missing if not m.startswith(SIGN_IN_ONLY)]
     if missing:
         raise ConfigError(f"{origin} is invalid:\n  " + "\n  ".join(missing))
     try:
@@ -477,8 +536,11 @@ def resolve_config_path(given: str | None) -> Path:
     )
 
 
-def load_config(path: Path) -> tuple[Config, list[str]]:
-    """Load and validate the config at `path`; return it with any warnings about the file itself."""
+def load_config(path: Path, *, signs_in: bool = True) -> tuple[Config, list[str]]:
+    """Load and validate the config at `path`; return it with any warnings about the file itself.
+
+    `signs_in=False` (validate, log) tolerates unset secret variables; see `parse_config`.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -486,25 +548,76 @@ def load_config(path: Path) -> tuple[Config, list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path} is invalid: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    config = parse_config(data, str(path))
-    warnings: list[str] = []
-    holds_secret = config.tenant.client_secret is not None or (
-        config.tenant.certificate is not None and config.tenant.certificate.passphrase is not None
-    )
-    literal_secret = holds_secret and "client_secret: ${" not in text and "passphrase: ${" not in text
+    config = parse_config(data, str(path), signs_in=signs_in)
+    return config, readable_secret_warnings(path, data, config)
+
+
+# Keys whose value is a secret: a literal value (not a ${NAME}) makes the file itself secret.
+SECRET_KEYS = (
+    ("tenant", "client_secret"),
+    ("tenant", "certificate", "passphrase"),
+    ("source", "token"),
+    ("notifications", "email", "password"),
+    ("notifications", "webhook", "url"),
+    ("notifications", "webhook", "headers"),
+)
+
+
+def _literal_secrets(data: Any) -> list[str]:
+    """The dotted keys of `data` (as written, before ${ENV} expansion) that hold a literal secret."""
+    found: list[str] = []
+    for keys in SECRET_KEYS:
+        value: Any = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        values = list(value.values()) if isinstance(value, dict) else [value]
+        if any(v is not None and str(v).strip() and not _ENV_REF.search(str(v)) for v in values):
+            found.append(".".join(keys))
+    return found
+
+
+def _open_to_others(path: Path) -> int | None:
+    """The permission bits of `path` when others may read it, else None.
+
+    "Others" are everyone but the owner and the group smartsync runs as: the installed layout keeps
+    the config `root:smartsync` 0640, which only root and the service account can read.
+    """
+    if not POSIX_MODES:
+        return None  # Windows: access is set with ACLs (icacls), see docs/setup.md
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
     except OSError:
-        mode = 0
-    if literal_secret and POSIX_MODES and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    mode = info.st_mode
+    foreign_group = bool(mode & stat.S_IRWXG) and info.st_gid not in {os.getgid(), *os.getgroups()}
+    return stat.S_IMODE(mode) if mode & stat.S_IRWXO or foreign_group else None
+
+
+def readable_secret_warnings(path: Path, data: Any, config: Config) -> list[str]:
+    """A warning for a config holding a literal secret, and for a secret file, that others can read."""
+    warnings: list[str] = []
+    literal = _literal_secrets(data)
+    mode = _open_to_others(path) if literal else None
+    if mode is not None:
         warnings.append(
-            f"{path} holds a secret and is readable by group or others (mode {stat.S_IMODE(mode):o}); "
-            f"run `chmod 600 {path}`, or move the secret to client_secret_file "
-            "or ${SMARTSYNC_CLIENT_SECRET}."
+            f"{path} holds a secret and is readable by others (mode {mode:o}), written out in "
+            f"{', '.join(literal)}; move the secret to ${{SMARTSYNC_CLIENT_SECRET}} (set in "
+            f"/etc/smartsync/environment) or client_secret_file, or run `chmod 640 {path}` with the "
+            "group smartsync runs as (`chmod 600` if only its owner runs smartsync)."
         )
-    return config, warnings
+    secret_file = config.tenant.client_secret_file
+    mode = _open_to_others(secret_file) if secret_file is not None else None
+    if secret_file is not None and mode is not None:
+        warnings.append(
+            f"tenant.client_secret_file {secret_file} is readable by others (mode {mode:o}); "
+            f"run `chmod 600 {secret_file}` (owned by the user smartsync runs as), or `chmod 640` with "
+            "the group smartsync runs as."
+        )
+    return warnings

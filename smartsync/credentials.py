@@ -77,6 +77,49 @@ def required_permissions(config: Config) -> dict[str, list[str]]:
     return out
 
 
+_FEATURE_OF_OP = {"team.create": "teams", "team.archive": "archiving teams (removal.team: archive)"}
+
+
+def _feature_of(op: str) -> str | None:
+    if op in _FEATURE_OF_OP:
+        return _FEATURE_OF_OP[op]
+    if op.startswith("group."):
+        return "groups"
+    return "admin units" if op.startswith("admin_unit.") else None
+
+
+def plan_features(changes: Iterable[Any]) -> list[str]:
+    """The features of PERMISSIONS_BY_FEATURE that these plan changes use (by their `op`)."""
+    features: list[str] = []
+    for change in changes:
+        wanted = [_feature_of(str(change.op))]
+        group = getattr(change, "group", None)
+        if change.op == "group.create" and group is not None and group.education_class:
+            wanted.append("class teams (educationClass template)")
+        features += [f for f in wanted if f is not None and f not in features]
+    return features
+
+
+def missing_for_plan(granted: Iterable[str], changes: Iterable[Any]) -> dict[str, list[str]]:
+    """Each permission the plan's changes need that the token does not grant -> the features needing it."""
+    required: dict[str, list[str]] = {}
+    for feature in plan_features(changes):
+        for permission in PERMISSIONS_BY_FEATURE[feature]:
+            required.setdefault(permission, []).append(feature)
+    return compare_roles(granted, required).missing
+
+
+def missing_permission_message(missing: Mapping[str, list[str]]) -> str:
+    """What `run` says when the token lacks a permission the plan needs (before anything is written)."""
+    parts = [f"{permission} (needed by {', '.join(features)})" for permission, features in missing.items()]
+    first = next(iter(missing))
+    return (
+        f"The app lacks the application permission{'s' if len(missing) > 1 else ''} {'; '.join(parts)} "
+        "that this run's changes need. " + _grant_advice(first) + " Then run "
+        "`smartsync check-credentials` and run again."
+    )
+
+
 @dataclass(frozen=True)
 class RoleComparison:
     """The token's roles against what the enabled features need."""

@@ -200,10 +200,20 @@ class Journal:
             event.setdefault(name, value)
         self._write(event)
 
-    def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None:
+    def end_run(
+        self,
+        status: str,
+        summary: dict[str, int],
+        warnings: list[str] | None = None,
+        *,
+        written: int | None = None,
+    ) -> None:
+        """The run.end line; `written` is how many changes reached Entra (0 for a refused run)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
         event: dict[str, Any] = {**self._stamp("run.end"), "status": status, "summary": dict(summary)}
+        if written is not None:
+            event["written"] = written
         if warnings:
             event["warnings"] = list(warnings)
         self._write(event)

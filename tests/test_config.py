@@ -177,6 +177,7 @@ def test_missing_env_variable_names_the_key(tmp_path: Path, monkeypatch: pytest.
 def test_client_secret_file_is_read_and_its_absence_named(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    secret_file.chmod(0o600)
     text = MINIMAL.replace("client_secret: ${SMARTSYNC_CLIENT_SECRET}", f"client_secret_file: {secret_file}")
     config, warnings = load_config(write(tmp_path, text, mode=0o644))
     assert config.tenant.secret() == SECRET
@@ -204,8 +205,8 @@ def test_readable_config_holding_a_literal_secret_warns(tmp_path: Path) -> None:
     _, warnings = load_config(config_path)
 
     assert len(warnings) == 1
-    assert "holds a secret and is readable by group or others (mode 644)" in warnings[0]
-    assert f"chmod 600 {config_path}" in warnings[0]
+    assert "holds a secret and is readable by others (mode 644)" in warnings[0]
+    assert f"chmod 640 {config_path}" in warnings[0]
     assert SECRET not in warnings[0]
     result = run_validate(config_path)
     assert "warning: " in result.stdout and SECRET not in result.output + result.stderr

@@ -8,7 +8,7 @@ from smartsync.engine.apply import Outcome
 from smartsync.engine.plan import Change, Plan
 from smartsync.engine.run import RunResult
 from smartsync.engine.safety import Refusal
-from smartsync.engine.state import GroupSpec, Notice, UserRef
+from smartsync.engine.state import GroupSpec, LeftAlone, Notice, UserRef
 from smartsync.report.model import build, summary_of
 from smartsync.report.text import make_console, render
 
@@ -141,10 +141,10 @@ def test_many_objects_fold_into_counts_per_kind() -> None:
 
 
 def test_counts_of_other_schools_left_alone_are_shown_when_the_plan_has_them() -> None:
-    plan = Plan(
-        changes=PLAN.changes, roster_people=1, matched_people=1, extra={"left_alone": {"objects of SPS": 11}}
-    )
-    assert "Left alone: 11 objects of SPS" in rendered(RunResult(plan=plan, dry_run=True))
+    seen = (LeftAlone("group", "smartsync", "SPS", 9), LeftAlone("admin_unit", "smartsync", "SPS", 2))
+    plan = Plan(changes=PLAN.changes, roster_people=1, matched_people=1, left_alone=seen)
+    text = rendered(RunResult(plan=plan, dry_run=True))
+    assert "Left alone: 9 groups and 2 admin units of other schools or prefixes (smartsync/SPS)" in text
 
 
 def test_quiet_keeps_the_summary_and_counts_warnings() -> None:

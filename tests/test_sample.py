@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -78,10 +77,8 @@ def test_sizes_are_roughly_as_documented(small: Roster, secondary: Roster) -> No
     assert 140 <= len(secondary.staff) <= 160
 
 
-def test_trust_has_twenty_schools_of_about_thirty_thousand_people_and_is_quick() -> None:
-    started = time.perf_counter()
+def test_trust_has_twenty_schools_of_about_thirty_thousand_people() -> None:
     trust = generate("trust")
-    elapsed = time.perf_counter() - started
 
     assert 27_000 <= len(trust.people) <= 33_000
     schools = Counter(p.school for p in trust.people)
@@ -89,7 +86,6 @@ def test_trust_has_twenty_schools_of_about_thirty_thousand_people_and_is_quick()
     assert all(g.school in schools for g in trust.groups)
     assert len({p.email.lower() for p in trust.people}) == len(trust.people)
     assert len({p.employee_id for p in trust.people}) == len(trust.people)
-    assert elapsed < 10, f"generating the trust took {elapsed:.1f} s"
 
 
 def test_years_forms_and_a_smaller_sixth_form(secondary: Roster) -> None:

@@ -211,7 +211,9 @@ def test_a_failed_run_notifies_once_with_its_summary_and_a_good_run_not_at_all(
     assert len(receiver.posts) == 1
     post = receiver.posts[0]
     assert post["status"] in ("failed", "partial") and post["school"] in ("NFA", "Northfield Academy")
-    assert post["summary"]["groups_created"] == 0 and "changes failed" in post["message"]
+    # The missing permission is found before the first write (the run stops, naming it).
+    assert failed.exit_code == 3, failed.output
+    assert "GroupMember.ReadWrite.All" in post["message"] and "Nothing was written" in post["message"]
     assert post["run"] == journal_lines(tmp_path)[-1]["run"]
 
     with https_simulator(tmp_path / "second", school_seed(AUTUMN)) as server:

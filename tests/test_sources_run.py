@@ -13,6 +13,13 @@ from smartsync.roster.sources import read_roster
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
+# The school codes each export holds: a config owns only the codes it names.
+SCHOOLS = {
+    "oneroster-1.1": {"code": "NFA"},
+    "oneroster-1.2": {"code": "SCH1", "codes": ["SCH1", "SCH2"]},
+    "sds-v1-uk": {"code": "10001", "codes": ["10001", "10002"]},
+    "sds-v2.1": {"code": "110001", "codes": ["110001", "110003"]},
+}
 SOURCES = {
     "oneroster-1.1": {"type": "oneroster-csv", "path": str(FIXTURES / "oneroster-1.1")},
     "oneroster-1.2": {"type": "oneroster-csv", "path": str(FIXTURES / "oneroster-1.2")},
@@ -27,7 +34,7 @@ SOURCES = {
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_a_full_run_creates_the_groups_of_the_source(name: str, tmp_path: Path) -> None:
-    overrides: dict[str, Any] = {"source": SOURCES[name]}
+    overrides: dict[str, Any] = {"source": SOURCES[name], "school": SCHOOLS[name]}
     with tenant(tmp_path, Roster(), **overrides) as probe:
         roster = read_roster(probe.config.source)
     with tenant(tmp_path, roster, missing_every=None, **overrides) as t:

@@ -72,7 +72,7 @@ def test_units_and_teams_are_created_with_members_owners_and_template(tmp_path: 
             "Year 7": ids("L1", "L2"),
             "Year 8": ids("L3"),
         }
-        assert all("[smartsync:" in u["description"] for u in units(t).values())
+        assert all("[smartsync/smartsync:" in u["description"] for u in units(t).values())
         second = t.sync(ROSTER)
         assert second.plan.changes == ()
 

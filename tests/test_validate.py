@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -75,17 +74,6 @@ def test_text_report_of_the_bundled_sample(tmp_path: Path) -> None:
     assert lines[1].startswith("People: ") and " learners, " in lines[1]
     assert "7 year (7 derived from users.csv)" in lines[2]
     assert lines[-1] == "No problems found."
-
-
-def test_validate_of_the_bundled_sample_takes_well_under_a_second(tmp_path: Path) -> None:
-    config = write_config(tmp_path, SAMPLE)
-    runner = CliRunner()
-    runner.invoke(cli, ["--config", str(config), "validate"])  # first call pays the imports
-    started = time.perf_counter()
-    result = runner.invoke(cli, ["--config", str(config), "validate"])
-    elapsed = time.perf_counter() - started
-    assert result.exit_code == 0
-    assert elapsed < 1.0, f"validate took {elapsed:.2f} s"
 
 
 def test_validate_never_opens_a_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,28 +2,35 @@
 
 Reads only what smartsync needs: users (the properties used for matching), the managed groups
 (by the `mailNickname` prefix) with their members and owners, and the administrative units that
-carry smartsync's marker with their members. Nothing unmanaged beyond the user lookup is read.
+carry smartsync's marker with their members. A config owns only the objects of its school codes and
+prefix (DESIGN §5): another school's groups and units are counted as left alone, and their members
+are never read. Nothing unmanaged beyond the user lookup is read.
 Member and owner lists of many groups are fetched 20 to a `$batch` round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from smartsync.engine.naming import (
-    key_from_au_description,
+    code_of_key,
     key_from_nickname,
+    migrated_au_description,
     nickname_prefix,
+    parse_au_marker,
     parse_group_description,
 )
+from smartsync.engine.schools import owns_key
 from smartsync.engine.state import (
     ActualState,
     AdminUnitState,
     EntraUser,
     GroupState,
     GroupType,
+    LeftAlone,
     Notice,
     UserRef,
 )
@@ -81,15 +88,24 @@ def read_actual(
     groups: bool = True,
     admin_units: bool = True,
     progress: Progress | None = None,
+    codes: Collection[str] | None = None,
 ) -> ActualState:
+    """The managed objects of `codes` and `prefix` (None: of every code); others are only counted."""
     notices: list[Notice] = []
     group_states: dict[str, GroupState] = {}
     unit_states: dict[str, AdminUnitState] = {}
+    others: Counter[tuple[str, str | None, str]] = Counter()
     if groups:
-        group_states = _read_groups(client, prefix, notices, progress)
+        group_states = _read_groups(client, prefix, notices, progress, codes, others)
     if admin_units:
-        unit_states = _read_admin_units(client, progress)
-    return ActualState(groups=group_states, admin_units=unit_states, notices=tuple(notices))
+        unit_states = _read_admin_units(client, progress, prefix, codes, others)
+    left_alone = tuple(
+        LeftAlone(kind, other_prefix, school, count)
+        for (kind, other_prefix, school), count in sorted(others.items(), key=str)
+    )
+    return ActualState(
+        groups=group_states, admin_units=unit_states, notices=tuple(notices), left_alone=left_alone
+    )
 
 
 def _group_type(row: dict[str, Any]) -> GroupType:
@@ -97,7 +113,12 @@ def _group_type(row: dict[str, Any]) -> GroupType:
 
 
 def _read_groups(
-    client: GraphClient, prefix: str, notices: list[Notice], progress: Progress | None
+    client: GraphClient,
+    prefix: str,
+    notices: list[Notice],
+    progress: Progress | None,
+    codes: Collection[str] | None = None,
+    others: Counter[tuple[str, str | None, str]] | None = None,
 ) -> dict[str, GroupState]:
     rows = client.get_all(
         "/groups",
@@ -113,6 +134,11 @@ def _read_groups(
     for row in sorted(rows, key=lambda r: str(r.get("id"))):
         key = key_from_nickname(prefix, row.get("mailNickname") or "")
         if key is None:
+            continue
+        if not owns_key(codes, key):
+            # Another school's group under the same prefix: never read as this config's (DESIGN §5).
+            if others is not None:
+                others[("group", prefix, code_of_key(key))] += 1
             continue
         if key in seen:
             notices.append(
@@ -145,13 +171,34 @@ def _read_groups(
     return dict(sorted(out.items()))
 
 
-def _read_admin_units(client: GraphClient, progress: Progress | None) -> dict[str, AdminUnitState]:
+def _read_admin_units(
+    client: GraphClient,
+    progress: Progress | None,
+    prefix: str = "smartsync",
+    codes: Collection[str] | None = None,
+    others: Counter[tuple[str, str | None, str]] | None = None,
+) -> dict[str, AdminUnitState]:
     rows = client.get_all(
         "/directory/administrativeUnits",
         {"$select": "id,displayName,description,isMemberManagementRestricted", "$top": PAGE},
     )
     rows = _objects(rows, "/directory/administrativeUnits")
-    managed = [(key, row) for row in rows if (key := key_from_au_description(row.get("description")))]
+    managed: list[tuple[str, dict[str, Any]]] = []
+    legacy: list[tuple[str, dict[str, Any]]] = []
+    for row in rows:
+        marker = parse_au_marker(row.get("description"))
+        if marker is None:
+            continue
+        unit_prefix, key = marker
+        mine = unit_prefix is None or unit_prefix.lower() == prefix.lower()
+        if not mine or not owns_key(codes, key):
+            if others is not None:
+                others[("admin_unit", unit_prefix, code_of_key(key))] += 1
+            continue
+        # An older marker names no prefix: the first config of its school to run takes it over.
+        (managed if unit_prefix is not None else legacy).append((key, row))
+    managed += legacy  # a unit already migrated wins over an older duplicate of it
+    legacy_ids = {row["id"] for _, row in legacy}
     paths = [f"/directory/administrativeUnits/{row['id']}/members" for _, row in managed]
     lists = _read_member_lists(client, paths, progress, "admin units")
     out: dict[str, AdminUnitState] = {}
@@ -164,6 +211,11 @@ def _read_admin_units(client: GraphClient, progress: Progress | None) -> dict[st
             display_name=row.get("displayName") or "",
             members=lists[f"/directory/administrativeUnits/{row['id']}/members"],
             restricted=bool(row.get("isMemberManagementRestricted")),
+            description_update=(
+                migrated_au_description(row.get("description") or "", prefix)
+                if row["id"] in legacy_ids
+                else None
+            ),
         )
     return dict(sorted(out.items()))
 

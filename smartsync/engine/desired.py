@@ -288,6 +288,7 @@ def _admin_units(
             restricted=acfg.restricted_management,
             year_group=extra.get("year_group"),
             school=school,
+            description=au_description(key, prefix=config.sync.prefix),
         )
 
     for school in schools:

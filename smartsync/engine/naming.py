@@ -2,8 +2,8 @@
 
 Every object smartsync manages has a stable key built from the school code, the kind and the roster
 id (`NFA-class-4711`). Groups carry it in `mailNickname` as `{prefix}-{key}`; administrative units
-carry it in `description` as a trailing `[smartsync:{key}]` marker. Nothing without the marker is
-ever touched.
+carry it in `description` as a trailing `[smartsync/{prefix}:{key}]` marker (older units carry
+`[smartsync:{key}]`, without the prefix, and are migrated). Nothing without the marker is ever touched.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ MAIL_NICKNAME_MAX = 64
 DISPLAY_NAME_MAX = 256
 _NICKNAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _AU_MARKER = re.compile(r"\[smartsync:([^\]\s]+)\]\s*$")
+# The prefix is in the marker so that two configs of one school with different prefixes never take
+# each other's units; "smartsync/" (not "smartsync:") so older versions never read it as theirs.
+_AU_PREFIXED_MARKER = re.compile(r"\[smartsync/([A-Za-z0-9_]+):([^\]\s]+)\]\s*$")
 _EDU_MARK = "(education class)"
 _ARCHIVED_MARK = "Archived by smartsync"
 
@@ -54,19 +57,42 @@ def key_from_nickname(prefix: str, nickname: str) -> str | None:
     return nickname[len(head) :]
 
 
-def au_marker(key: str) -> str:
-    return f"[smartsync:{key}]"
+def au_marker(key: str, prefix: str | None = None) -> str:
+    """The unit marker; without a prefix the older `[smartsync:{key}]` form."""
+    return f"[smartsync:{key}]" if prefix is None else f"[smartsync/{prefix}:{key}]"
 
 
-def au_description(key: str, text: str = "Managed by smartsync") -> str:
-    return f"{text} {au_marker(key)}"
+def au_description(key: str, text: str = "Managed by smartsync", *, prefix: str | None = None) -> str:
+    return f"{text} {au_marker(key, prefix)}"
+
+
+def parse_au_marker(description: str | None) -> tuple[str | None, str] | None:
+    """(prefix, key) of a unit's marker; prefix None for the older form; None without a marker."""
+    if not description:
+        return None
+    match = _AU_PREFIXED_MARKER.search(description)
+    if match:
+        return match.group(1), match.group(2)
+    match = _AU_MARKER.search(description)
+    return (None, match.group(1)) if match else None
+
+
+def migrated_au_description(description: str, prefix: str) -> str:
+    """An older unit's description with its marker rewritten to carry `prefix` (the text is kept)."""
+    match = _AU_MARKER.search(description)
+    if match is None:
+        return description
+    return description[: match.start()] + au_marker(match.group(1), prefix)
 
 
 def key_from_au_description(description: str | None) -> str | None:
-    if not description:
-        return None
-    match = _AU_MARKER.search(description)
-    return match.group(1) if match else None
+    marker = parse_au_marker(description)
+    return marker[1] if marker else None
+
+
+def code_of_key(key: str) -> str:
+    """The school code a key starts with (`NFA` of `NFA-class-4711`)."""
+    return key.split("-", 1)[0]
 
 
 class _Blank(dict[str, str]):

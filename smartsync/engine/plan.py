@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartsync.engine.naming import academic_year_of_key, archived_description
 from smartsync.engine.state import (
@@ -20,9 +20,13 @@ from smartsync.engine.state import (
     DesiredState,
     GroupSpec,
     GroupState,
+    LeftAlone,
     Notice,
     UserRef,
 )
+
+if TYPE_CHECKING:
+    from smartsync.engine.cohorts import CohortLoss
 
 REFS_PER_REQUEST = 20  # Graph: at most 20 members@odata.bind + owners@odata.bind per request
 
@@ -94,6 +98,11 @@ class Plan:
     roster_people: int = 0
     matched_people: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Objects of other school codes or prefixes seen in Entra and left alone (DESIGN §5).
+    left_alone: tuple[LeftAlone, ...] = ()
+    # For the safety limits: cohorts this plan would shrink, and owned codes missing from the export.
+    cohort_losses: tuple[CohortLoss, ...] = ()
+    vanished_schools: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -268,6 +277,7 @@ def diff(
         managed_memberships=have.managed_memberships,
         roster_people=want.roster_people,
         matched_people=want.matched_people,
+        left_alone=have.left_alone,
     )
 
 
@@ -407,14 +417,16 @@ def _diff_admin_units(
                     "or change sync.admin_units.restricted_management.",
                 )
             )
+        fields: tuple[tuple[str, str], ...] = ()
         if current.display_name != spec.display_name:
+            fields += (("displayName", spec.display_name),)
+        if current.description_update is not None:
+            # The older marker without the prefix, rewritten in place (DESIGN §5): never recreated.
+            fields += (("description", current.description_update),)
+        if fields:
             updates.append(
                 Change(
-                    "admin_unit.update",
-                    key,
-                    name=spec.display_name,
-                    object_id=current.id,
-                    set_fields=(("displayName", spec.display_name),),
+                    "admin_unit.update", key, name=spec.display_name, object_id=current.id, set_fields=fields
                 )
             )
         added = sorted(spec.members - current.members)

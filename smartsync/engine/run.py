@@ -12,16 +12,19 @@ from datetime import date
 from typing import Any, Protocol
 
 from smartsync.config import Config
+from smartsync.credentials import missing_for_plan, missing_permission_message
 from smartsync.engine.actual import read_actual, read_users
 from smartsync.engine.apply import Applier, ApplyPolicy, Outcome
 from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
+from smartsync.engine.cohorts import cohort_losses, in_rollover
 from smartsync.engine.desired import UserDirectory, build_desired
 from smartsync.engine.facts import object_facts, people_names
 from smartsync.engine.naming import academic_year_of_key
 from smartsync.engine.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.engine.safety import Refusal, check
+from smartsync.engine.schools import select_schools
 from smartsync.engine.state import ActualState, DesiredState, UserRef
-from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
+from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
 from smartsync.roster.model import Roster
 
@@ -43,7 +46,14 @@ class ChangeJournal(Protocol):
         error: str | None = None,
         **extra: Any,
     ) -> None: ...
-    def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None: ...
+    def end_run(
+        self,
+        status: str,
+        summary: dict[str, int],
+        warnings: list[str] | None = None,
+        *,
+        written: int | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -111,6 +121,7 @@ class RunResult:
             "warnings": [n.to_dict() for n in self.plan.notices]
             + [{"code": "notice", "message": w} for w in self.warnings],
             "refused": self.refused.to_dict() if self.refused is not None else None,
+            "left_alone": [item.to_dict() for item in self.plan.left_alone],
         }
 
 
@@ -141,6 +152,9 @@ def compute_plan(
                 )
             }
         )
+    # A config owns only its own school codes, in the export as in Entra (DESIGN §5).
+    schools = select_schools(roster, config.school)
+    roster = schools.roster
     users = read_users(client)
     directory = UserDirectory.build(users, config.users.match)
     want = build_desired(roster, config, directory, today=today)
@@ -148,7 +162,14 @@ def compute_plan(
         want = replace(want, groups={})
     if not units:
         want = replace(want, admin_units={})
-    have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    have = read_actual(
+        client,
+        config.sync.prefix,
+        groups=groups,
+        admin_units=units,
+        progress=progress,
+        codes=config.school.all_codes,
+    )
     if units and config.sync.admin_units.include_groups:
         want = with_groups_in_year_units(want, have)
     rules = RemovalRules(
@@ -172,6 +193,9 @@ def compute_plan(
     # What the report needs beyond the changes: each object's year group and people's names.
     plan = replace(
         plan,
+        notices=schools.notices + plan.notices,
+        vanished_schools=schools.vanished,
+        cohort_losses=() if in_rollover(today, config.year) else cohort_losses(plan, have),
         extra={
             **plan.extra,
             "objects": object_facts(want, have),
@@ -221,9 +245,24 @@ def run_sync(
     warnings: list[str] | None = None,
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
+    granted_roles: Collection[str] | None = None,
 ) -> RunResult:
+    """Plan, check, apply. `granted_roles` (the token's roles) are compared with what the plan needs
+    before the first write; None skips that comparison."""
     plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
+    missing = missing_for_plan(granted_roles, plan.changes) if granted_roles is not None else {}
+    if missing and dry_run:
+        warnings = [
+            *(warnings or []),
+            "`run` would stop before writing: " + missing_permission_message(missing),
+        ]
+    elif missing and (refusal is None or force):
+        message = "Nothing was written: " + missing_permission_message(missing)
+        if journal is not None:
+            journal.start_run(run_id, config_path, dry_run)
+            journal.end_run("failed", plan.summary(), [message], written=0)
+        raise AuthError(message)
     result = RunResult(
         plan=plan,
         dry_run=dry_run,
@@ -238,7 +277,7 @@ def run_sync(
         journal.start_run(run_id, config_path, dry_run)
     if refusal is not None and not force:
         if journal is not None:
-            journal.end_run("refused", plan.summary(), [refusal.message])
+            journal.end_run("refused", plan.summary(), [refusal.message], written=0)
         return result
 
     def record(outcome: Outcome) -> None:
@@ -255,7 +294,13 @@ def run_sync(
     )
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:
-        journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
+        written = sum(1 for o in result.outcomes if o.result == "ok")
+        journal.end_run(
+            result.status,
+            result.summary(),
+            [n.message for n in plan.notices] + result.warnings,
+            written=written,
+        )
     return result
 
 

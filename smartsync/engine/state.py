@@ -82,6 +82,7 @@ class AdminUnitSpec:
     restricted: bool = False
     year_group: str | None = None  # set on year-group units
     school: str | None = None
+    description: str | None = None  # with the marker that names prefix and key (DESIGN §5)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,21 @@ class AdminUnitState:
     display_name: str
     members: frozenset[UserRef] = frozenset()
     restricted: bool = False
+    # The description to write when the unit still carries the older marker without the prefix.
+    description_update: str | None = None
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    """Objects of another school code or prefix seen while reading Entra, and left alone."""
+
+    kind: str  # group | admin_unit
+    prefix: str | None  # None: a unit with the older marker, which names no prefix
+    school: str
+    count: int
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        return {"kind": self.kind, "prefix": self.prefix, "school": self.school, "count": self.count}
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,7 @@ class ActualState:
     groups: dict[str, GroupState] = field(default_factory=dict)
     admin_units: dict[str, AdminUnitState] = field(default_factory=dict)
     notices: tuple[Notice, ...] = ()
+    left_alone: tuple[LeftAlone, ...] = ()
 
     @property
     def managed_memberships(self) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from smartsync.engine.facts import NO_YEAR, year_from_name
 from smartsync.engine.plan import Change
-from smartsync.engine.state import UserRef
+from smartsync.engine.state import LeftAlone, UserRef
 
 if TYPE_CHECKING:
     from smartsync.engine.run import RunResult
@@ -201,7 +201,8 @@ class RunReport:
     refused_limit: str | None = None
     refused_message: str | None = None
     forced: bool = False
-    left_alone: dict[str, int] = field(default_factory=dict)
+    # Objects of other schools or prefixes seen in the tenant and left alone, in words (or "").
+    left_alone: str = ""
 
     @property
     def failed_objects(self) -> list[ObjectReport]:
@@ -307,7 +308,6 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
     warnings += [Warning(w) for w in result.warnings]
     status = result.status if not (result.dry_run and result.status == "ok") else "planned"
     heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
-    left_alone = plan.extra.get("left_alone")
     return RunReport(
         title=heading,
         dry_run=result.dry_run,
@@ -319,7 +319,20 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
         refused_limit=result.refused.limit if result.refused is not None else None,
         refused_message=result.refused.message if result.refused is not None else None,
         forced=result.forced,
-        left_alone=dict(left_alone) if isinstance(left_alone, dict) else {},
+        left_alone=_left_alone(plan.left_alone),
+    )
+
+
+def _left_alone(seen: tuple[LeftAlone, ...]) -> str:
+    """What was seen and left alone, e.g. "9 groups and 10 admin units of other schools …", or ""."""
+    if not seen:
+        return ""
+    owners = sorted({f"{o.prefix or '(older marker)'}/{o.school}" for o in seen})
+    groups = sum(o.count for o in seen if o.kind == "group")
+    units = sum(o.count for o in seen if o.kind == "admin_unit")
+    return (
+        f"{count(groups, 'group')} and {count(units, 'admin unit')} of other schools or prefixes "
+        f"({', '.join(owners)}); this config owns only its own"
     )
 
 

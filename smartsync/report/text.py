@@ -162,8 +162,8 @@ def render_report(
     if report.forced and report.refused_message:
         console.print(f"[yellow]Forced past safety limit:[/yellow] {escape(report.refused_message)}")
     _summary_table(console, report.totals)
-    for label, number in report.left_alone.items():
-        console.print(f"Left alone: {number:,} {label}", markup=False)
+    if report.left_alone:
+        console.print(f"Left alone: {report.left_alone}.", markup=False)
 
     failed = report.failed_objects
     if failed:

@@ -40,7 +40,7 @@ def find_created(client: GraphClient, change: Change) -> str | None:
                 "/groups", {"$filter": f"mailNickname eq '{nick}'", "$select": "id,mailNickname"}
             )
         else:
-            marker = au_description(change.key)
+            marker = (change.unit.description if change.unit else None) or au_description(change.key)
             rows = [
                 r
                 for r in client.get_all(

@@ -53,7 +53,7 @@ class Requests:
             assert change.unit is not None
             body: dict[str, Any] = {
                 "displayName": change.unit.display_name,
-                "description": au_description(change.key),
+                "description": change.unit.description or au_description(change.key),
             }
             if change.unit.restricted:
                 body["isMemberManagementRestricted"] = True
