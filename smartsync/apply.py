@@ -128,8 +128,14 @@ class Applier:
         team_poll_seconds: float = 5.0,
         team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        owners_in_patch: bool = True,
+        on_refusal: Callable[[str, str], None] | None = None,
     ) -> None:
         self.client = client
+        # False when this tenant refuses owners@odata.bind in a PATCH (preflight, or met mid-run):
+        # owners then go one POST .../owners/$ref each. `on_refusal(check, Graph's answer)` keeps it.
+        self.owners_in_patch = owners_in_patch
+        self.on_refusal = on_refusal
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -408,6 +414,11 @@ class Applier:
             for user in outcome.change.users
         ]
         calls: list[_Call] = []
+        if not self.owners_in_patch:
+            calls = [
+                _owner_call(part, oid, self._ref(user), user) for part, rel, user in refs if rel == "owners"
+            ]
+            refs = [ref for ref in refs if ref[1] == "members"]
         for start in range(0, len(refs), REFS_PER_REQUEST):
             parts = tuple(refs[start : start + REFS_PER_REQUEST])
             body: dict[str, Any] = {}
@@ -507,6 +518,10 @@ class Applier:
                 for part, _, user in call.parts:
                     part.users[user.id] = ("ok", None)
                 return []
+            if _owners_refused(error, call) and self.owners_in_patch:
+                self.owners_in_patch = False  # later PATCHes of this run carry members only
+                if self.on_refusal is not None:
+                    self.on_refusal("group.patch_owners_members", f"{error.status} {error.message}")
             if not final and _refused_request(error):
                 # One bad or already-present reference fails the whole PATCH; retry one at a time.
                 return [
@@ -555,6 +570,17 @@ class Applier:
         except GraphError:
             return None
         return str(rows[0]["id"]) if rows else None
+
+
+def _owner_call(outcome: Outcome, oid: str, ref: str, user: UserRef) -> _Call:
+    request = GraphRequest("POST", f"/groups/{oid}/owners/$ref", {"@odata.id": ref}, idempotent=True)
+    return _Call(outcome, request, user)
+
+
+def _owners_refused(error: GraphError, call: _Call) -> bool:
+    """Graph refused owners@odata.bind in a PATCH ("Invalid bind property name owners in request")."""
+    carried = any(rel == "owners" for _, rel, _ in call.parts)
+    return carried and error.status == 400 and "bind property name owners" in error.message.lower()
 
 
 def _slices(changes: list[Change]) -> list[list[Change]]:

@@ -19,6 +19,10 @@ _NICKNAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _AU_MARKER = re.compile(r"\[smartsync:([^\]\s]+)\]\s*$")
 _EDU_MARK = "(education class)"
 _ARCHIVED_MARK = "Archived by smartsync"
+# Throwaway objects of `smartsync preflight` carry `smartsync-preflight-<run id>`; with the default
+# prefix `smartsync` their nicknames start like managed ones, so they are excluded by this pattern.
+PREFLIGHT_MARKER = "smartsync-preflight-"
+_PREFLIGHT = re.compile(r"^smartsync-preflight-\d{8}T\d{6}Z", re.IGNORECASE)
 
 
 def safe_id(value: str) -> str:
@@ -49,9 +53,14 @@ def nickname_prefix(prefix: str) -> str:
 def key_from_nickname(prefix: str, nickname: str) -> str | None:
     """The key of a managed group (its nickname without the prefix), or None when not managed."""
     head = nickname_prefix(prefix)
-    if not nickname.lower().startswith(head.lower()):
+    if not nickname.lower().startswith(head.lower()) or is_preflight_name(nickname):
         return None
     return nickname[len(head) :]
+
+
+def is_preflight_name(text: str | None) -> bool:
+    """A name, nickname or description of a preflight's throwaway object (never managed, never synced)."""
+    return bool(text) and _PREFLIGHT.match(text or "") is not None
 
 
 def au_marker(key: str) -> str:
@@ -63,7 +72,7 @@ def au_description(key: str, text: str = "Managed by smartsync") -> str:
 
 
 def key_from_au_description(description: str | None) -> str | None:
-    if not description:
+    if not description or is_preflight_name(description):
         return None
     match = _AU_MARKER.search(description)
     return match.group(1) if match else None

@@ -20,6 +20,7 @@ from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
+from smartsync.preflight_results import PreflightResults, adaptations, blocking_refusal
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
@@ -211,7 +212,13 @@ def run_sync(
     warnings: list[str] | None = None,
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
+    learned: PreflightResults | None = None,
+    on_refusal: Callable[[str, str], None] | None = None,
 ) -> RunResult:
+    # What preflight (or an earlier run) learned: a refusal the sync cannot work around stops it here.
+    stop = blocking_refusal(config, learned)
+    if stop is not None:
+        raise stop
     plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
     result = RunResult(
@@ -220,7 +227,7 @@ def run_sync(
         run_id=run_id,
         refused=refusal,
         forced=force and refusal is not None,
-        warnings=list(warnings or []),
+        warnings=list(warnings or []) + adaptations(learned),
     )
     if dry_run:
         return result
@@ -235,6 +242,14 @@ def run_sync(
         if journal is not None:
             _journal_outcome(journal, outcome)
 
+    def refused(check: str, detail: str) -> None:
+        result.warnings.append(
+            f"Graph refused {check} ({detail}): this run and later ones add owners one at a time "
+            "(kept in preflight.json next to the journal)."
+        )
+        if on_refusal is not None:
+            on_refusal(check, detail)
+
     applier = Applier(
         client,
         config.tenant.graph_url,
@@ -246,6 +261,8 @@ def run_sync(
         team_retry_seconds=config.sync.teams.creation_retry_seconds,
         team_poll_seconds=config.sync.teams.poll_seconds,
         team_poll_timeout=config.sync.teams.poll_timeout_seconds,
+        owners_in_patch=learned is None or learned.owners_in_patch,
+        on_refusal=refused,
         **({"sleep": sleep} if sleep is not None else {}),
     )
     result.outcomes = applier.apply(plan.changes)
