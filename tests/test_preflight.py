@@ -204,7 +204,9 @@ def test_owners_patch_refused_met_mid_run_is_recorded_and_followed(tmp_path: Pat
 
         assert run.exit_code == 0, run.output
         assert exact(server, config) == []
-        assert "Graph refused group.patch_owners_members (400 Invalid bind property name owners" in flat(run.stdout)
+        assert "Graph refused group.patch_owners_members (400 Invalid bind property name owners" in flat(
+            run.stdout
+        )
         results = load_results(results_path(loaded(config)))
         assert results is not None and not results.owners_in_patch
         assert "group.patch_owners_members" in results.seen_by_runs
@@ -257,7 +259,9 @@ def test_restricted_unit_membership_refused_stops_with_the_role(tmp_path: Path) 
 
         run = smartsync(config, "run")
         assert run.exit_code == 3
-        assert "User Administrator role" in flat(run.stderr) and "scoped to each restricted unit" in flat(run.stderr)
+        assert "User Administrator role" in flat(run.stderr) and "scoped to each restricted unit" in flat(
+            run.stderr
+        )
         assert [
             g for g in server.simulator.dump_state()["groups"] if g["mailNickname"].startswith("smartsync-")
         ] == []
