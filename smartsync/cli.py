@@ -624,11 +624,6 @@ def check_credentials(obj: Context, as_json: bool) -> None:
             tokens.token()
             roles = tokens.claims().get("roles") or []
             report = check(config, roles, client)
-        if not results_path(config).exists():
-            report.warnings.append(
-                "smartsync preflight has never run for this config: run `smartsync preflight` before the "
-                "first sync to prove, with throwaway objects, that Graph accepts each call it will make."
-            )
     except (SmartsyncError, GraphError) as exc:
         # Monitoring reads --json whatever happened; Graph failing after sign-in is still "not ok" (3).
         failure: SmartsyncError = (
@@ -647,8 +642,9 @@ def check_credentials(obj: Context, as_json: bool) -> None:
         )
         click.echo(json.dumps(document, indent=2))
         sys.exit(failure.exit_code)
+    preflight_ran = results_path(config).exists()
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**report.to_dict(), "preflight_ran": preflight_ran}, indent=2))
     else:
         click.echo(f"Signed in to tenant {config.tenant.tenant_id} as app {config.tenant.client_id}.")
         click.echo(f"Granted application permissions: {', '.join(report.granted) or '(none)'}")
@@ -663,6 +659,11 @@ def check_credentials(obj: Context, as_json: bool) -> None:
         verdict = (
             "OK: smartsync can run." if report.ok else "NOT OK: fix the errors above, then run this again."
         )
+        if not preflight_ran:
+            click.echo(
+                "note: preflight has never run for this config: run `smartsync preflight` before the first "
+                "sync to prove, with throwaway objects, that Graph accepts each call it will make."
+            )
         click.echo(verdict)
     sys.exit(0 if report.ok else EXIT_AUTH)
 

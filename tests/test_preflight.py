@@ -123,7 +123,8 @@ def test_every_check_passes_and_nothing_is_left(tmp_path: Path) -> None:
     with serving() as server:
         config = write_config(tmp_path, server)
         before = smartsync(config, "check-credentials")
-        assert "run `smartsync preflight` before the first sync" in before.stdout
+        assert "run `smartsync preflight` before the first sync" in flat(before.stdout)
+        assert json.loads(smartsync(config, "check-credentials", "--json").stdout)["preflight_ran"] is False
 
         result = smartsync(config, "preflight", "--teams", "--json")
 
@@ -141,6 +142,7 @@ def test_every_check_passes_and_nothing_is_left(tmp_path: Path) -> None:
         results = load_results(kept)
         assert results is not None and results.time.startswith(str(date.today().year))
         assert "preflight has never run" not in smartsync(config, "check-credentials").stdout
+        assert json.loads(smartsync(config, "check-credentials", "--json").stdout)["preflight_ran"] is True
 
 
 def test_text_output_names_the_person_and_marks_each_check(tmp_path: Path) -> None:
