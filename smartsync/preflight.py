@@ -43,6 +43,8 @@ from smartsync.roster import Roster
 from smartsync.state import EntraUser
 
 Say = Callable[[str], None]
+# Graph: a team may not be creatable for up to 15 minutes after its group was made.
+TEAM_REPLICATION_SECONDS = 15 * 60
 NOT_TRIED = "not tried: "  # a check that needs an object an earlier, failed check was to make
 
 # What each check proves, for the report line ("✓ group.rename: renaming a group").
@@ -184,7 +186,7 @@ def interrupts_raise() -> Iterator[None]:
 
 @contextmanager
 def interrupts_deferred() -> Iterator[list[int]]:
-    """While cleaning up, a further Ctrl-C or SIGTERM waits until the cleanup is done."""
+    """While cleaning up, Ctrl-C, SIGTERM and SIGHUP wait until the cleanup is done, then interrupt."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
@@ -200,6 +202,19 @@ def interrupts_deferred() -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt  # honoured once the cleanup is done
+
+
+def _not_replicated(error: GraphError) -> bool:
+    """Graph's answers while a new group or class is still replicating (graph-field-notes.md)."""
+    message = error.message.lower()
+    if error.status == 404:
+        return True
+    return error.status == 400 and any(
+        words in message
+        for words in ("do not exist", "does not belong to a class", "must have one or more owners")
+    )
 
 
 def _answer(error: GraphError) -> str:
@@ -410,21 +425,29 @@ class Preflight:
             self._retry_new(functools.partial(self.client.request, "POST", path, json=ref, idempotent=True))
         return "class created; owner and member added through its group"
 
-    def _retry_new(self, call: Callable[[], GraphResult]) -> GraphResult:
-        """A call naming an object created moments ago may 404 until Graph has replicated it."""
+    def _retry_new(self, call: Callable[[], GraphResult], *, patience: float | None = None) -> GraphResult:
+        """A call naming an object created moments ago may fail until Graph has replicated it.
+
+        Retried `sync.teams.creation_retries` times, or for `patience` seconds (team creation: Graph
+        documents up to 15 minutes), `creation_retry_seconds` apart, with progress shown.
+        """
         teams = self.config.sync.teams
-        for attempt in range(teams.creation_retries + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return call()
             except GraphError as exc:
-                if exc.status != 404 or attempt == teams.creation_retries:
+                waited = time.monotonic() - started
+                more = waited < patience if patience is not None else attempt <= teams.creation_retries
+                if not (_not_replicated(exc) and more):
                     raise
                 self.say(
-                    f"  Graph does not know the new object yet (404); retrying in "
-                    f"{teams.creation_retry_seconds:g} s"
+                    f"  Graph has not replicated the new object yet ({exc.status}); retrying in "
+                    f"{teams.creation_retry_seconds:g} s ({waited:.0f} s so far)"
                 )
                 self.sleep(teams.creation_retry_seconds)
-        raise AssertionError("unreachable")
 
     def _team_create(self) -> str:
         teams = self.config.sync.teams
@@ -440,13 +463,17 @@ class Preflight:
                 "group@odata.bind": f"{self.graph_v1}/groups('{group_id}')",
             }
             result = self._retry_new(
-                lambda: self.client.request("POST", "/teams", json=body, idempotent=True)
+                lambda: self.client.request("POST", "/teams", json=body, idempotent=True),
+                patience=TEAM_REPLICATION_SECONDS,
             )
         else:
             if self.unified_id is None:
                 raise _NotTried("group.create did not make a Microsoft 365 group")
             group_id, template = self.unified_id, "standard"
-            result = self._retry_new(lambda: self.client.request("PUT", f"/groups/{group_id}/team", json={}))
+            result = self._retry_new(
+                lambda: self.client.request("PUT", f"/groups/{group_id}/team", json={}),
+                patience=TEAM_REPLICATION_SECONDS,
+            )
         self._wait(result, "creating the team")
         self.team_id = group_id
         return f"{template} team{note}"
@@ -561,14 +588,14 @@ class Preflight:
         }
 
     def _find_units(self, left: list[str]) -> dict[str, str]:
-        if not self.config.sync.admin_units.enabled:
-            return {}
         try:
             rows = self.client.get_all(
                 "/directory/administrativeUnits", {"$select": "id,displayName,description", "$top": "999"}
             )
         except GraphError as exc:
-            left.append(f"administrative units could not be listed: {_answer(exc)}")
+            # Without units in the config the app may not read them; an earlier preflight made none then.
+            if self.config.sync.admin_units.enabled or exc.status not in (401, 403):
+                left.append(f"administrative units could not be listed: {_answer(exc)}")
             return {}
         return {
             str(r["id"]): f"unit {r.get('displayName')}"
@@ -578,15 +605,18 @@ class Preflight:
 
     def _purge_deleted(self, removed: list[str]) -> list[str]:
         left: list[str] = []
-        kinds = [("group", "id,displayName,mailNickname")]
-        if self.config.sync.admin_units.enabled:
-            kinds.append(("administrativeUnit", "id,displayName,description"))
+        kinds = [
+            ("group", "id,displayName,mailNickname"),
+            ("administrativeUnit", "id,displayName,description"),
+        ]
         for kind, select in kinds:
             try:
                 rows = self.client.get_all(
                     f"/directory/deletedItems/microsoft.graph.{kind}", {"$select": select}
                 )
             except GraphError as exc:
+                if kind == "administrativeUnit" and not self.config.sync.admin_units.enabled:
+                    continue  # the app may not read units; an earlier preflight made none then
                 left.append(
                     f"deleted {kind}s could not be listed ({_answer(exc)}); Entra purges them after 30 days"
                 )

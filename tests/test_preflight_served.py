@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_reliability_support import (
     ServedTenant,
     actual_picture,
@@ -141,3 +142,30 @@ def test_sigkill_mid_preflight_then_the_next_one_removes_the_leftovers_first(tmp
             if r["method"] == "DELETE" and r["path"].startswith("/v1.0/groups/")
         ]
         assert old_deleted and old_deleted[0] < first_create  # the leftovers went before anything new
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_preflight_cleans_up_before_it_exits(tmp_path: Path, signum: int) -> None:
+    with served_tenant(tmp_path / "server", seed()) as served:
+        config = write_cli_config(tmp_path, served, ROSTER)
+        process = subprocess.Popen(
+            cli_command(config, "preflight", "--teams"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if any(r["method"] == "POST" and r["status"] == 201 for r in logged(served)):
+                process.send_signal(signum)
+                break
+            time.sleep(0.002)
+        _, stderr = process.communicate(timeout=60)
+
+        assert process.returncode == 130, stderr
+        assert "interrupted: the throwaway objects were deleted" in stderr
+        assert preflight_objects(served) == []
+        assert not (
+            tmp_path / "journal" / "preflight.json"
+        ).exists()  # an interrupted preflight proves nothing
