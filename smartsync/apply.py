@@ -486,6 +486,8 @@ class Applier:
                 if not final:
                     # Looked up by its marker and not there: creating it again cannot make a duplicate.
                     return [call]
+            if _education_refused(error, call) and self.on_refusal is not None:
+                self.on_refusal("education_class.create", f"{error.status} {error.message}")
             outcome.fail(error)
             return []
         if call.purpose == "team":
@@ -581,6 +583,11 @@ def _owners_refused(error: GraphError, call: _Call) -> bool:
     """Graph refused owners@odata.bind in a PATCH ("Invalid bind property name owners in request")."""
     carried = any(rel == "owners" for _, rel, _ in call.parts)
     return carried and error.status == 400 and "bind property name owners" in error.message.lower()
+
+
+def _education_refused(error: GraphError, call: _Call) -> bool:
+    """Not an education tenant: `POST /education/classes` is answered as for an unknown extension."""
+    return call.request.url == "/education/classes" and "education_objecttype" in error.message.lower()
 
 
 def _slices(changes: list[Change]) -> list[list[Change]]:

@@ -210,6 +210,23 @@ def blocking_refusal(config: Config, results: PreflightResults | None) -> Smarts
     return None
 
 
+# What a refusal met mid-run changes, for the report (the run records it with `record_refusal`).
+MID_RUN = {
+    OWNERS_IN_PATCH: "this run and later ones add owners one at a time",
+    EDUCATION_CLASSES: (
+        "class teams cannot use the educationClass template here; `plan` and `run` stop until "
+        "`sync.teams.template: standard` is set"
+    ),
+}
+
+
+def met_mid_run(name: str, detail: str) -> str:
+    return (
+        f"Graph refused {name} ({detail}): {MID_RUN.get(name, 'kept for later runs')} (kept in "
+        f"{RESULTS_NAME} next to the journal)."
+    )
+
+
 def adaptations(results: PreflightResults | None) -> list[str]:
     """One line per way this run works around a refusal, for the report's warnings."""
     if results is None:

@@ -20,7 +20,7 @@ from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
-from smartsync.preflight_results import PreflightResults, adaptations, blocking_refusal
+from smartsync.preflight_results import PreflightResults, adaptations, blocking_refusal, met_mid_run
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
@@ -242,11 +242,13 @@ def run_sync(
         if journal is not None:
             _journal_outcome(journal, outcome)
 
+    met: set[str] = set()
+
     def refused(check: str, detail: str) -> None:
-        result.warnings.append(
-            f"Graph refused {check} ({detail}): this run and later ones add owners one at a time "
-            "(kept in preflight.json next to the journal)."
-        )
+        if check in met:
+            return  # once per run is enough
+        met.add(check)
+        result.warnings.append(met_mid_run(check, detail))
         if on_refusal is not None:
             on_refusal(check, detail)
 

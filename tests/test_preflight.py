@@ -242,6 +242,21 @@ def test_education_classes_refused_stops_plan_until_the_template_is_standard(tmp
         assert exact(server, standard) == []
 
 
+def test_education_classes_refused_mid_run_are_recorded_and_stop_the_next_plan(tmp_path: Path) -> None:
+    with serving("edu-classes-unavailable") as server:
+        config = write_config(tmp_path, server)  # no preflight
+
+        run = smartsync(config, "run")
+
+        assert run.exit_code == 1  # the classes failed; everything else was applied
+        assert "Graph refused education_class.create (400 Property 'extension_" in flat(run.stdout)
+        results = load_results(results_path(loaded(config)))
+        assert results is not None and results.refused("education_class.create") is not None
+        plan = smartsync(config, "plan")
+        assert plan.exit_code == 2
+        assert "Set `sync.teams.template: standard`" in flat(plan.stderr)
+
+
 def seed_groups(server: RunningServer) -> list[dict[str, Any]]:
     return [
         g for g in server.simulator.dump_state()["groups"] if not g["mailNickname"].startswith("smartsync-")
