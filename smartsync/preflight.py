@@ -663,6 +663,8 @@ def run_preflight(
             f"removed {len(report.earlier.removed)} object(s) left by an earlier preflight: "
             + ", ".join(report.earlier.removed)
         )
+    for left in report.earlier.left:
+        say(f"could not remove what an earlier preflight left: {left}")
     finished = False
     try:
         with interrupts_raise():

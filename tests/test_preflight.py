@@ -364,3 +364,13 @@ def test_unknown_quirk_is_refused() -> None:
     result = CliRunner().invoke(cli, ["simulator", "serve", "--port", "0", "--quirks", "nope"])
     assert result.exit_code == 2
     assert "unknown quirk nope" in result.stderr
+
+
+def test_a_damaged_results_file_is_warned_about_and_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "preflight.json"
+    path.write_text("{not json", encoding="utf-8")
+    warnings: list[str] = []
+    assert load_results(path, on_warning=warnings.append) is None
+    assert warnings and "is damaged" in warnings[0]
+    assert load_results(tmp_path / "absent.json", on_warning=warnings.append) is None
+    assert len(warnings) == 1  # never having run is not a problem
