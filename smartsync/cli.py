@@ -481,6 +481,7 @@ def _sync(
     from smartsync.journal import Journal, new_run_id
     from smartsync.lock import RunLock
     from smartsync.notify import RunOutcome, notify
+    from smartsync.preflight.results import load_results, record_refusal, results_path
     from smartsync.report.text import make_console, progress_reporter, render
     from smartsync.roster.sources import read_roster
 
@@ -491,6 +492,10 @@ def _sync(
     run_id = new_run_id()
     expiring: list[str] = []
     page: list[str] = []
+    learned_path = results_path(config)
+    learned = load_results(
+        learned_path, on_warning=lambda message: click.echo(f"warning: {message}", err=True)
+    )
 
     def tell(status: str, message: str, summary: dict[str, int]) -> None:
         if dry_run:
@@ -520,6 +525,8 @@ def _sync(
                 run_id=run_id,
                 config_path=str(path),
                 progress=progress,
+                learned=learned,
+                on_refusal=lambda check, detail: record_refusal(learned_path, check, detail, run_id),
             )
 
     try:
@@ -708,6 +715,13 @@ def simulator() -> None:
 )
 @click.option("--no-throttling", is_flag=True, help="Switch off the Graph quota model.")
 @click.option(
+    "--quirks",
+    "quirks_spec",
+    metavar="LIST",
+    help="Refuse calls as some tenants do: owners-patch-refused, rmau-members-refused, "
+    "edu-classes-unavailable, teams-members-api-unavailable (comma-separated).",
+)
+@click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the CA and server certificate, kept and reused across restarts while valid "
@@ -724,6 +738,7 @@ def simulator_serve(
     time_scale: float,
     no_throttling: bool,
     cert_dir: Path | None,
+    quirks_spec: str | None = None,
 ) -> None:
     """Serve the simulated tenant over HTTPS until interrupted (Ctrl-C or SIGTERM), then exit 0.
 
@@ -739,6 +754,7 @@ def simulator_serve(
     from smartsync.errors import ConfigError
     from smartsync.simulator import FaultSpec, Simulator
     from smartsync.simulator.faults import FaultSpecError
+    from smartsync.simulator.quirks import QuirkSpecError, parse_quirks
     from smartsync.simulator.server import (
         SeedError,
         load_seed,
@@ -750,12 +766,18 @@ def simulator_serve(
     try:
         seed = load_seed(state_path) if state_path is not None else None
         faults = FaultSpec.parse(faults_spec) if faults_spec else None
-    except (SeedError, FaultSpecError) as exc:
+        quirks = parse_quirks(quirks_spec)
+    except (SeedError, FaultSpecError, QuirkSpecError) as exc:
         raise ConfigError(str(exc)) from None
 
     def build(base_url: str) -> Simulator:
         sim = Simulator(
-            seed, time_scale=time_scale, faults=faults, throttling=not no_throttling, base_url=base_url
+            seed,
+            time_scale=time_scale,
+            faults=faults,
+            throttling=not no_throttling,
+            base_url=base_url,
+            quirks=quirks,
         )
         if request_log is not None:
             sim.log_to(request_log)
@@ -902,6 +924,7 @@ def check_credentials(obj: Context, as_json: bool) -> None:
     from smartsync.credentials import check, sign_in_failure
     from smartsync.errors import EXIT_AUTH, AuthError
     from smartsync.graph import make_graph_client
+    from smartsync.preflight.results import results_path
 
     config, _path = obj.load(as_json)
     try:
@@ -928,8 +951,9 @@ def check_credentials(obj: Context, as_json: bool) -> None:
         )
         click.echo(json.dumps(document, indent=2))
         sys.exit(failure.exit_code)
+    preflight_ran = results_path(config).exists()
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**report.to_dict(), "preflight_ran": preflight_ran}, indent=2))
     else:
         click.echo(f"Signed in to tenant {config.tenant.tenant_id} as app {config.tenant.client_id}.")
         click.echo(f"Granted application permissions: {', '.join(report.granted) or '(none)'}")
@@ -944,8 +968,93 @@ def check_credentials(obj: Context, as_json: bool) -> None:
         verdict = (
             "OK: smartsync can run." if report.ok else "NOT OK: fix the errors above, then run this again."
         )
+        if not preflight_ran:
+            click.echo(
+                "note: preflight has never run for this config: run `smartsync preflight` before the first "
+                "sync to prove, with throwaway objects, that Graph accepts each call it will make."
+            )
         click.echo(verdict)
     sys.exit(0 if report.ok else EXIT_AUTH)
+
+
+@cli.command()
+@click.option(
+    "--teams", is_flag=True, help="Also create a team, archive it and use the Teams membership API (minutes)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the checks and the cleanup as JSON.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave the throwaway objects for inspection (the next preflight deletes them).",
+)
+@click.pass_obj
+@_handle_errors
+def preflight(obj: Context, teams: bool, as_json: bool, keep: bool) -> None:
+    """Prove, with throwaway objects, that Graph accepts each call the config's features make.
+
+    Signs in, then creates, changes and deletes test objects marked smartsync-preflight-<run id>
+    (groups, an administrative unit, an education class; with --teams a team), one check per call:
+    ✓, or ✗ with Graph's answer and what it means for the sync. The throwaway objects use one person:
+    preflight.user, or the first roster staff member found in Entra. They are deleted at the end, also
+    after a failure or Ctrl-C, and purged from deleted items where permitted; a preflight that was killed
+    is cleaned up by the next one. The results are kept in preflight.json next to the journal, and
+    `plan` and `run` follow them. Exit 0 when everything the config needs works, 3 when something it
+    needs is refused, 2 for a config error.
+
+    \b
+    Example (before the first run):
+      smartsync --config /etc/smartsync/config.yaml preflight
+      smartsync --config /etc/smartsync/config.yaml preflight --teams --json
+    """
+    import json
+
+    from smartsync.engine.actual import read_users
+    from smartsync.graph import make_graph_client
+    from smartsync.journal import new_run_id
+    from smartsync.lock import RunLock
+    from smartsync.preflight.checks import pick_user, run_preflight
+    from smartsync.preflight.results import results_path, save_results
+    from smartsync.roster.model import Roster
+    from smartsync.roster.sources import read_roster
+
+    config, path = obj.load()
+    run_id = new_run_id()
+
+    def say(message: str) -> None:
+        if not obj.quiet:
+            click.echo(message, err=True)
+
+    with RunLock(config.journal.lock_file):
+        client, tokens = make_graph_client(config)
+        with client:
+            tokens.token()  # a wrong secret or tenant stops here, before anything is created
+            roster = (
+                read_roster(config.source, base_dir=path.parent) if not config.preflight.user else Roster()
+            )
+            user, source = pick_user(config, roster, read_users(client))
+            say(f"Preflight {run_id}: throwaway objects marked smartsync-preflight-{run_id}")
+            say(f"Test person: {user.user_principal_name} ({source})")
+            try:
+                report = run_preflight(
+                    config, client, user, source, run_id=run_id, teams=teams, keep=keep, say=say
+                )
+            except KeyboardInterrupt:
+                click.echo("interrupted: the throwaway objects were deleted; no results were kept.", err=True)
+                sys.exit(130)
+    kept = results_path(config)
+    save_results(kept, report.results())
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.render_text():
+            click.echo(line)
+        click.echo(f"Results kept in {kept}: `plan` and `run` follow them.")
+        click.echo(
+            "OK: everything this config needs works."
+            if report.ok
+            else "NOT OK: fix what the ✗ lines say, then run `smartsync preflight` again."
+        )
+    sys.exit(report.exit_code)
 
 
 def main() -> None:

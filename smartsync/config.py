@@ -328,6 +328,12 @@ class GraphConfig(_Model):
     max_retries: int = Field(default=6, ge=0, le=20)
 
 
+class PreflightConfig(_Model):
+    """`smartsync preflight`: the one person its throwaway objects use (default: first staff member)."""
+
+    user: str | None = Field(default=None, min_length=3)
+
+
 NotifyOn = Literal["ok", "failed", "partial", "refused", "expiring"]
 
 
@@ -415,6 +421,7 @@ class Config(_Model):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     notifications: NotificationsConfig | None = None
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -22,6 +22,10 @@ _AU_MARKER = re.compile(r"\[smartsync:([^\]\s]+)\]\s*$")
 _AU_PREFIXED_MARKER = re.compile(r"\[smartsync/([A-Za-z0-9_]+):([^\]\s]+)\]\s*$")
 _EDU_MARK = "(education class)"
 _ARCHIVED_MARK = "Archived by smartsync"
+# Throwaway objects of `smartsync preflight` carry `smartsync-preflight-<run id>`; with the default
+# prefix `smartsync` their nicknames start like managed ones, so they are excluded by this pattern.
+PREFLIGHT_MARKER = "smartsync-preflight-"
+_PREFLIGHT = re.compile(r"^smartsync-preflight-\d{8}T\d{6}Z", re.IGNORECASE)
 
 
 def safe_id(value: str) -> str:
@@ -52,9 +56,14 @@ def nickname_prefix(prefix: str) -> str:
 def key_from_nickname(prefix: str, nickname: str) -> str | None:
     """The key of a managed group (its nickname without the prefix), or None when not managed."""
     head = nickname_prefix(prefix)
-    if not nickname.lower().startswith(head.lower()):
+    if not nickname.lower().startswith(head.lower()) or is_preflight_name(nickname):
         return None
     return nickname[len(head) :]
+
+
+def is_preflight_name(text: str | None) -> bool:
+    """A name, nickname or description of a preflight's throwaway object (never managed, never synced)."""
+    return bool(text) and _PREFLIGHT.match(text or "") is not None
 
 
 def au_marker(key: str, prefix: str | None = None) -> str:
@@ -68,7 +77,7 @@ def au_description(key: str, text: str = "Managed by smartsync", *, prefix: str 
 
 def parse_au_marker(description: str | None) -> tuple[str | None, str] | None:
     """(prefix, key) of a unit's marker; prefix None for the older form; None without a marker."""
-    if not description:
+    if not description or is_preflight_name(description):
         return None
     match = _AU_PREFIXED_MARKER.search(description)
     if match:
@@ -86,6 +95,8 @@ def migrated_au_description(description: str, prefix: str) -> str:
 
 
 def key_from_au_description(description: str | None) -> str | None:
+    if not description or is_preflight_name(description):
+        return None
     marker = parse_au_marker(description)
     return marker[1] if marker else None
 

@@ -26,6 +26,7 @@ from smartsync.engine.schools import select_schools
 from smartsync.engine.state import ActualState, DesiredState, UserRef
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
+from smartsync.preflight.results import PreflightResults, adaptations, blocking_refusal, met_mid_run
 from smartsync.roster.model import Roster
 
 FEATURES = ("groups", "admin-units", "teams")
@@ -246,9 +247,16 @@ def run_sync(
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
     granted_roles: Collection[str] | None = None,
+    learned: PreflightResults | None = None,
+    on_refusal: Callable[[str, str], None] | None = None,
 ) -> RunResult:
     """Plan, check, apply. `granted_roles` (the token's roles) are compared with what the plan needs
-    before the first write; None skips that comparison."""
+    before the first write; None skips that comparison. `learned` is what preflight (or an earlier
+    run) found this tenant refuses; `on_refusal(check, Graph's answer)` records a refusal met now."""
+    # What preflight (or an earlier run) learned: a refusal the sync cannot work around stops it here.
+    stop = blocking_refusal(config, learned)
+    if stop is not None:
+        raise stop
     plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
     missing = missing_for_plan(granted_roles, plan.changes) if granted_roles is not None else {}
@@ -269,7 +277,7 @@ def run_sync(
         run_id=run_id,
         refused=refusal,
         forced=force and refusal is not None,
-        warnings=list(warnings or []),
+        warnings=list(warnings or []) + adaptations(learned),
     )
     if dry_run:
         return result
@@ -284,12 +292,23 @@ def run_sync(
         if journal is not None:
             _journal_outcome(journal, outcome)
 
+    met: set[str] = set()
+
+    def refused(check: str, detail: str) -> None:
+        if check in met:
+            return  # once per run is enough
+        met.add(check)
+        result.warnings.append(met_mid_run(check, detail))
+        if on_refusal is not None:
+            on_refusal(check, detail)
+
     applier = Applier(
         client,
         config.tenant.graph_url,
-        policy=ApplyPolicy.from_config(config),
+        policy=ApplyPolicy.from_config(config, owners_in_patch=learned is None or learned.owners_in_patch),
         record=record,
         progress=progress,
+        on_refusal=refused,
         **({"sleep": sleep} if sleep is not None else {}),
     )
     result.outcomes = applier.apply(plan.changes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from smartsync.simulator.faults import ALL_KINDS, ITEM_KINDS, ConnectionDropped,
 from smartsync.simulator.graph_errors import graph_error
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
 from smartsync.simulator.log import JsonLinesSink, LoggedRequest, loggable_body, write_jsonl
+from smartsync.simulator.quirks import Quirks
+from smartsync.simulator.team_members_standin import stand_in
 from smartsync.simulator.tenant import TenantState
 from smartsync.simulator.throttle import Throttle, request_cost
 
@@ -75,6 +78,7 @@ class Simulator:
         team_provisioning_time: float = 5.0,
         base_url: str = DEFAULT_BASE_URL,
         clock: Clock | None = None,
+        quirks: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # A given clock (e.g. one driven by `VirtualTime`) replaces the scaled real-time one.
@@ -88,6 +92,7 @@ class Simulator:
             team_provisioning_time=team_provisioning_time,
         )
         self.login = LoginService(self.state, self.clock, self.base_url)
+        self.quirks = Quirks(quirks, self.state)  # refusals some live tenants make (quirks.py)
         self.throttle = Throttle(enabled=throttling)
         self.faults = FaultInjector(faults)
         self.request_log: list[LoggedRequest] = []
@@ -332,7 +337,9 @@ class Simulator:
             )
             self._log(req, 429, batch_id=batch_id, batch_item_id=batch_item_id, throttled=True, fault=fault)
             return response
-        response = self.api.handle(req, principal)
+        refused = self.quirks.refusal(req, now)
+        # stand_in: the Teams membership API, until api.py answers it (team_members_standin.py).
+        response = refused or stand_in(self.state, req, self.api.handle(req, principal), now)
         response.headers.setdefault("x-ms-resource-unit", str(cost.ru))
         self._log(
             req,

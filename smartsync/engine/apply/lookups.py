@@ -31,6 +31,11 @@ def settle_create(client: GraphClient, call: Call, result: GraphResult, *, final
     return []
 
 
+def education_refused(error: GraphError, call: Call) -> bool:
+    """Not an education tenant: `POST /education/classes` is answered as for an unknown extension."""
+    return call.request.url == "/education/classes" and "education_objecttype" in error.message.lower()
+
+
 def find_created(client: GraphClient, change: Change) -> str | None:
     """After a lost response: did the creation happen? Look for the object by its marker."""
     try:

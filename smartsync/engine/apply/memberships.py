@@ -28,8 +28,13 @@ MEMBERSHIP_LISTS = {
 }
 
 
-def bulk_additions(requests: Requests, oid: str, outcomes: list[Outcome]) -> list[Call]:
-    """Owner and member additions to one group, 20 references to a PATCH, owners first."""
+def bulk_additions(
+    requests: Requests, oid: str, outcomes: list[Outcome], *, owners_in_patch: bool = True
+) -> list[Call]:
+    """Owner and member additions to one group, 20 references to a PATCH, owners first.
+
+    Where the tenant refuses owners in a PATCH, owners go one `$ref` POST each instead.
+    """
     refs = [
         (outcome, ADDITIONS[outcome.change.op], user)
         for op in ("group.owners.add", "group.members.add")
@@ -38,6 +43,13 @@ def bulk_additions(requests: Requests, oid: str, outcomes: list[Outcome]) -> lis
         for user in outcome.change.users
     ]
     calls: list[Call] = []
+    if not owners_in_patch:
+        calls = [
+            Call(part, requests.add_one(oid, "owners", user), user)
+            for part, rel, user in refs
+            if rel == "owners"
+        ]
+        refs = [ref for ref in refs if ref[1] == "members"]
     for start in range(0, len(refs), REFS_PER_REQUEST):
         parts = tuple(refs[start : start + REFS_PER_REQUEST])
         body: dict[str, Any] = {}
@@ -64,6 +76,12 @@ def settle_bulk(requests: Requests, call: Call, error: GraphError | None, *, fin
     for part, _, user in call.parts:
         part.fail_user(user, error)
     return []
+
+
+def owners_refused(error: GraphError, call: Call) -> bool:
+    """Graph refused owners@odata.bind in a PATCH ("Invalid bind property name owners in request")."""
+    carried = any(rel == "owners" for _, rel, _ in call.parts)
+    return carried and error.status == 400 and "bind property name owners" in error.message.lower()
 
 
 def verify_uncertain(client: GraphClient, outcomes: list[Outcome]) -> None:

@@ -20,13 +20,17 @@ class ApplyPolicy:
     # Accepted team creations are polled this often, for at most this long.
     team_poll_seconds: float = 5.0
     team_poll_timeout: float = 120.0
+    # False when this tenant refuses owners@odata.bind in a PATCH (found by preflight, or met in an
+    # earlier run): owners then go one `POST .../owners/$ref` each, members still 20 to a PATCH.
+    owners_in_patch: bool = True
 
     @classmethod
-    def from_config(cls, config: Config) -> ApplyPolicy:
+    def from_config(cls, config: Config, *, owners_in_patch: bool = True) -> ApplyPolicy:
         teams = config.sync.teams
         return cls(
             team_retries=teams.creation_retries,
             team_retry_seconds=teams.creation_retry_seconds,
             team_poll_seconds=teams.poll_seconds,
             team_poll_timeout=teams.poll_timeout_seconds,
+            owners_in_patch=owners_in_patch,
         )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from smartsync.engine.apply.lookups import settle_create
-from smartsync.engine.apply.memberships import bulk_additions, settle_bulk, verify_uncertain
+from smartsync.engine.apply.lookups import education_refused, settle_create
+from smartsync.engine.apply.memberships import bulk_additions, owners_refused, settle_bulk, verify_uncertain
 from smartsync.engine.apply.outcome import Call, Outcome, Progress, Recorder
 from smartsync.engine.apply.policy import ApplyPolicy
 from smartsync.engine.apply.requests import ADDITIONS, Requests
 from smartsync.engine.apply.teams import Teams
 from smartsync.engine.plan import REFS_PER_REQUEST, Change
-from smartsync.graph import GraphClient, GraphResult
+from smartsync.graph import GraphClient, GraphError, GraphResult
 
 # Follow-up requests get this many rounds per slice. A creation answered 503/504 or cut off is
 # looked up and sent again once per round; at a 20 % fault rate three rounds still left about one
@@ -58,10 +58,16 @@ class Applier:
         record: Recorder | None = None,
         progress: Progress | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_refusal: Callable[[str, str], None] | None = None,
     ) -> None:
         self.client = client
         self.requests = Requests(graph_url)
-        self.teams = Teams(client, self.requests, policy or ApplyPolicy(), sleep)
+        policy = policy or ApplyPolicy()
+        self.teams = Teams(client, self.requests, policy, sleep)
+        # Starts as the policy says; turned off for the rest of the run when Graph refuses owners in a
+        # PATCH. `on_refusal(check, Graph's answer)` records such a refusal for later runs.
+        self.owners_in_patch = policy.owners_in_patch
+        self.on_refusal = on_refusal
         self.record = record
         self.progress = progress
         self.ids: dict[str, str] = {}
@@ -139,7 +145,9 @@ class Applier:
                 continue
             calls.extend(self.requests.calls(change, outcome, object_id))
         for object_id, added in additions.items():
-            calls.extend(bulk_additions(self.requests, object_id, added))
+            calls.extend(
+                bulk_additions(self.requests, object_id, added, owners_in_patch=self.owners_in_patch)
+            )
         results = self.client.batch([c.request for c in calls]) if calls else []
         retry: list[Call] = []
         for call, result in zip(calls, results, strict=True):
@@ -161,12 +169,17 @@ class Applier:
         """Record one request's result; return follow-up requests to send, if any."""
         outcome, error = call.outcome, result.error
         if call.purpose == "create":
+            if error is not None and education_refused(error, call):
+                self._refused("education_class.create", error)
             return settle_create(self.client, call, result, final=final)
         if call.purpose == "team":
             return self.teams.settle_team(call, result)
         if call.purpose == "archive":
             return self.teams.settle_archive(call, result)
         if call.purpose == "bulk":
+            if error is not None and owners_refused(error, call) and self.owners_in_patch:
+                self.owners_in_patch = False  # later PATCHes of this run carry members only
+                self._refused("group.patch_owners_members", error)
             return settle_bulk(self.requests, call, error, final=final)
         if call.purpose == "delete":
             if error is not None and error.status != 404:
@@ -181,6 +194,10 @@ class Applier:
         if error is not None:
             outcome.fail(error)
         return []
+
+    def _refused(self, check: str, error: GraphError) -> None:
+        if self.on_refusal is not None:
+            self.on_refusal(check, f"{error.status} {error.message}")
 
     def _finish(self, outcome: Outcome) -> None:
         if outcome.users and outcome.result == "ok":
