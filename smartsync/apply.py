@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartsync.account_writes import AccountWrites
 from smartsync.graph import (
     GraphClient,
     GraphError,
@@ -53,7 +54,12 @@ MEMBERSHIP_LISTS = {
 # The relationship each addition binds; additions to one group share PATCHes (`_bulk_additions`).
 ADDITIONS = {"group.owners.add": "owners", "group.members.add": "members"}
 
+# Creations: accounts first (sync.users), so the groups and units made after them can hold them.
+CREATES = ("group.create", "admin_unit.create", "user.create")
+PLACEHOLDER = "new:"  # a user id the plan gave an account this run creates (smartsync.accounts)
+
 PHASES: tuple[frozenset[str], ...] = (
+    frozenset({"user.create", "user.update", "user.enable"}),
     frozenset({"group.create", "admin_unit.create"}),
     frozenset(
         {
@@ -65,7 +71,9 @@ PHASES: tuple[frozenset[str], ...] = (
         }
     ),
     frozenset({"group.owners.remove", "group.members.remove", "admin_unit.members.remove"}),
-    frozenset({"group.delete", "admin_unit.delete", "team.create", "team.archive"}),
+    frozenset(
+        {"group.delete", "admin_unit.delete", "team.create", "team.archive", "user.disable", "user.delete"}
+    ),
 )
 
 
@@ -128,8 +136,10 @@ class Applier:
         team_poll_seconds: float = 5.0,
         team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        accounts: AccountWrites | None = None,
     ) -> None:
         self.client = client
+        self.accounts = accounts or AccountWrites(None)
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -208,7 +218,7 @@ class Applier:
             outcome = Outcome(change)
             outcomes.append(outcome)
             object_id = self.ids.get(change.key)
-            if change.op not in ("group.create", "admin_unit.create") and object_id is None:
+            if change.op not in CREATES and object_id is None:
                 reason = (
                     "its group was not created" if change.key in self.failed_keys else "object id unknown"
                 )
@@ -267,7 +277,7 @@ class Applier:
                 continue
             adding = outcome.change.op.endswith(".add")
             for user_id in outcome.uncertain:
-                if (user_id in there) == adding:
+                if (self._user_id(user_id) in there) == adding:
                     outcome.users[user_id] = ("ok", None)
 
     def _retry_new_teams(self, outcomes: list[Outcome]) -> None:
@@ -319,10 +329,16 @@ class Applier:
             failures = [err for res, err in outcome.users.values() if res == "failed"]
             if failures:
                 outcome.fail(f"{len(failures)} of {len(outcome.users)} failed: {failures[0]}")
-        if outcome.result != "ok" and outcome.change.op in ("group.create", "admin_unit.create"):
+        if outcome.result != "ok" and outcome.change.op in CREATES:
             self.failed_keys.add(outcome.change.key)
         if outcome.object_id:
             self.ids[outcome.change.key] = outcome.object_id
+        if outcome.change.op == "user.create":
+            if outcome.result == "ok" and outcome.object_id:
+                self.accounts.created(outcome.change)
+                self.accounts.flush()
+            else:
+                self.accounts.forget(outcome.change)
         self.done += 1
         if self.record is not None:
             self.record(outcome)
@@ -332,17 +348,39 @@ class Applier:
     # -- requests per change ------------------------------------------------------------------------
 
     def _ref(self, user: UserRef) -> str:
-        return f"{self.directory_objects}/{user.id}"
+        return f"{self.directory_objects}/{self._user_id(user.id)}"
+
+    def _user_id(self, user_id: str) -> str:
+        """A user's object id; an account created earlier in this run gets the id Graph gave it."""
+        if user_id.startswith(PLACEHOLDER):
+            return self.ids.get(user_id[len(PLACEHOLDER) :], user_id)
+        return user_id
+
+    def _known(self, users: Iterable[UserRef], outcome: Outcome | None = None) -> list[UserRef]:
+        """`users` without accounts this run failed to create (skipped: the next run adds them)."""
+        known = []
+        for user in users:
+            if self._user_id(user.id).startswith(PLACEHOLDER):
+                if outcome is not None:
+                    outcome.users[user.id] = (
+                        "skipped",
+                        "skipped: the account was not created; the next run adds it",
+                    )
+                continue
+            known.append(user)
+        return known
 
     def _calls(self, change: Change, outcome: Outcome, oid: str | None) -> list[_Call]:
         op = change.op
+        if op.startswith("user."):
+            purpose = {"user.create": "create", "user.delete": "delete"}.get(op, "")
+            return [_Call(outcome, self.accounts.request(change, oid), purpose=purpose)]
         if op == "group.create" and change.group is not None and change.group.education_class:
             req = GraphRequest("POST", "/education/classes", self._class_body(change))
             return [_Call(outcome, req, purpose="create")]
         if op == "group.create":
-            return [
-                _Call(outcome, GraphRequest("POST", "/groups", self._group_body(change)), purpose="create")
-            ]
+            created = GraphRequest("POST", "/groups", self._group_body(change, outcome))
+            return [_Call(outcome, created, purpose="create")]
         if op == "team.create":
             if change.template == "educationClass":
                 team_body = {
@@ -375,7 +413,7 @@ class Applier:
             path = f"/directory/administrativeUnits/{oid}/members/$ref"
             return [
                 _Call(outcome, GraphRequest("POST", path, {"@odata.id": self._ref(u)}, idempotent=True), u)
-                for u in change.users
+                for u in self._known(change.users, outcome)
             ]
         if op in ("group.members.remove", "group.owners.remove", "admin_unit.members.remove"):
             if op == "admin_unit.members.remove":
@@ -405,7 +443,7 @@ class Applier:
             for op in ("group.owners.add", "group.members.add")
             for outcome in outcomes
             if outcome.change.op == op
-            for user in outcome.change.users
+            for user in self._known(outcome.change.users, outcome)
         ]
         calls: list[_Call] = []
         for start in range(0, len(refs), REFS_PER_REQUEST):
@@ -419,7 +457,7 @@ class Applier:
             calls.append(_Call(parts[0][0], request, purpose="bulk", parts=parts))
         return calls
 
-    def _group_body(self, change: Change) -> dict[str, Any]:
+    def _group_body(self, change: Change, outcome: Outcome | None = None) -> dict[str, Any]:
         spec = change.group
         assert spec is not None
         unified = spec.type == "microsoft365"
@@ -440,10 +478,11 @@ class Applier:
                 options.append("HideGroupInOutlook")
             if options:
                 body["resourceBehaviorOptions"] = options
-        if change.owners:
-            body["owners@odata.bind"] = [self._ref(u) for u in change.owners]
-        if change.users:
-            body["members@odata.bind"] = [self._ref(u) for u in change.users]
+        owners, members = self._known(change.owners, outcome), self._known(change.users, outcome)
+        if owners:
+            body["owners@odata.bind"] = [self._ref(u) for u in owners]
+        if members:
+            body["members@odata.bind"] = [self._ref(u) for u in members]
         return body
 
     def _class_body(self, change: Change) -> dict[str, Any]:
@@ -537,6 +576,8 @@ class Applier:
 
     def _find_created(self, change: Change) -> str | None:
         """After a lost response: did the creation happen? Look for the object by its marker."""
+        if change.op == "user.create":
+            return self.accounts.find_created(self.client, change)
         try:
             if change.op == "group.create" and change.group is not None:
                 nick = change.group.mail_nickname

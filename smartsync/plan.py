@@ -14,6 +14,7 @@ from typing import Any
 
 from smartsync.naming import academic_year_of_key, archived_description
 from smartsync.state import (
+    AccountSpec,
     ActualState,
     AdminUnitSpec,
     AdminUnitState,
@@ -41,6 +42,11 @@ SUMMARY_KEYS = (
     "admin_unit_members_removed",
     "teams_created",
     "teams_archived",
+    "accounts_created",
+    "accounts_updated",
+    "accounts_disabled",
+    "accounts_enabled",
+    "accounts_deleted",
 )
 
 
@@ -58,6 +64,7 @@ class Change:
     unit: AdminUnitSpec | None = None
     set_fields: tuple[tuple[str, str], ...] = ()
     template: str | None = None
+    account: AccountSpec | None = None
 
     @property
     def is_delete(self) -> bool:
@@ -77,6 +84,10 @@ class Change:
             out["users"] = [u.address for u in self.users]
         if self.set_fields:
             out["set"] = dict(self.set_fields)
+        if self.account is not None:
+            out["set"] = dict(self.account.properties)
+            if self.account.marker is not None:
+                out["marker"] = {self.account.marker_attribute: self.account.marker}
         if self.template is not None:
             out["template"] = self.template
         if self.object_id is not None:
@@ -138,6 +149,8 @@ def summarise(changes: Iterable[Change]) -> dict[str, int]:
                 out["teams_created"] += 1
             case "team.archive":
                 out["teams_archived"] += 1
+            case "user.create" | "user.update" | "user.disable" | "user.enable" | "user.delete":
+                out[f"accounts_{c.op.removeprefix('user.')}d"] += 1
     return out
 
 

@@ -42,6 +42,9 @@ def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
             "Refusing to sync an empty roster (no active people in the export): it would empty every "
             f"managed group. Check the export, then `smartsync validate`. {_NEXT}",
         )
+    accounts = _account_limits(plan, limits)
+    if accounts is not None:
+        return accounts
     unmatched = plan.roster_people - plan.matched_people
     fraction = unmatched / plan.roster_people
     if fraction > limits.max_unmatched_fraction:
@@ -74,5 +77,30 @@ def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
                 limits.max_membership_removal_fraction,
                 f"Refusing to remove {removals} of {plan.managed_memberships} managed memberships "
                 f"({share:.0%}; limit {limits.max_membership_removal_fraction:.0%}). {_NEXT}",
+            )
+    return None
+
+
+# sync.users: each kind of account change has its own ceiling (a wrong export must not create a
+# second school, nor disable or delete one).
+_ACCOUNT_LIMITS = (
+    ("user.create", "max_account_creations", "create {n} accounts"),
+    ("user.disable", "max_account_disables", "disable {n} accounts"),
+    ("user.delete", "max_account_deletes", "delete {n} accounts"),
+)
+
+
+def _account_limits(plan: Plan, limits: SafetyConfig) -> Refusal | None:
+    for op, limit, what in _ACCOUNT_LIMITS:
+        count = plan.count(op)
+        allowed = int(getattr(limits, limit))
+        if count > allowed:
+            return Refusal(
+                limit,
+                count,
+                allowed,
+                f"Refusing to {what.format(n=count)} in one run (safety.{limit} {allowed}). A September "
+                "intake or the summer's leavers may need this once: check the roster export and the plan "
+                f"(`smartsync plan`), then rerun with `--force`, or raise safety.{limit}.",
             )
     return None

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
+from smartsync import accounts as account_lifecycle
+from smartsync.account_writes import AccountWrites
 from smartsync.apply import Applier, Outcome
 from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.config import Config
@@ -18,6 +20,7 @@ from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
+from smartsync.handout import Handout, HandoutInfo, handout_path, prune_handouts
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
@@ -56,6 +59,7 @@ class RunResult:
     forced: bool = False
     outcomes: list[Outcome] | None = None
     warnings: list[str] = field(default_factory=list)
+    handout: HandoutInfo | None = None  # the new accounts' hand-out file (sync.users), when written
 
     @property
     def failed(self) -> list[Outcome]:
@@ -110,6 +114,11 @@ class RunResult:
             "warnings": [n.to_dict() for n in self.plan.notices]
             + [{"code": "notice", "message": w} for w in self.warnings],
             "refused": self.refused.to_dict() if self.refused is not None else None,
+            **(
+                {"handout": {"path": str(self.handout.path), "rows": self.handout.rows}}
+                if self.handout
+                else {}
+            ),
         }
 
 
@@ -140,8 +149,25 @@ def compute_plan(
                 )
             }
         )
-    users = read_users(client)
+    account_plan: account_lifecycle.AccountPlan | None = None
+    if config.sync.users is not None:
+        accounts = account_lifecycle.read_accounts(client, config.sync.users.marker_attribute)
+        users = [a.user for a in accounts]
+        wants_domains = config.sync.users.create or config.sync.users.rename
+        account_plan = account_lifecycle.plan_accounts(
+            roster,
+            config,
+            accounts,
+            today=today,
+            verified_domains=(lambda: account_lifecycle.read_verified_domains(client))
+            if wants_domains
+            else None,
+        )
+    else:
+        users = read_users(client)
     directory = UserDirectory.build(users, config.users.match)
+    if account_plan is not None:
+        directory = account_plan.directory(directory)
     want = build_desired(roster, config, directory, today=today)
     if not groups:
         want = replace(want, groups={})
@@ -157,6 +183,13 @@ def compute_plan(
         archived_on=today.isoformat(),
     )
     plan = diff(want, have, rules=rules)
+    if account_plan is not None:
+        # Account changes go first: adoptions, then joiners, movers, returners and leavers.
+        plan = replace(
+            plan,
+            changes=account_plan.changes + plan.changes,
+            notices=account_plan.notices + plan.notices,
+        )
     if in_quiet_window(today, config.year):
         year = academic_year(today, config.year)
         # With a derived academic year the MIS may already hold next year's classes under this
@@ -235,6 +268,12 @@ def run_sync(
         if journal is not None:
             _journal_outcome(journal, outcome)
 
+    handout: Handout | None = None
+    if config.sync.users is not None:
+        prune_handouts(config.journal.path.parent, config.sync.users.handout_retention_days, _now(today))
+        if any(c.op == "user.create" for c in plan.changes):
+            handout = Handout(handout_path(config.journal.path, run_id or "run"))
+
     applier = Applier(
         client,
         config.tenant.graph_url,
@@ -247,11 +286,24 @@ def run_sync(
         team_poll_seconds=config.sync.teams.poll_seconds,
         team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
+        accounts=AccountWrites(handout),
     )
-    result.outcomes = applier.apply(plan.changes)
+    try:
+        result.outcomes = applier.apply(plan.changes)
+    finally:
+        if handout is not None:
+            handout.close()
+            result.handout = handout.info()
     if journal is not None:
         journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
     return result
+
+
+def _now(today: date | None) -> datetime:
+    """The run's moment: now, or the end of an injected run date (tests drive the calendar)."""
+    if today is None or today == date.today():
+        return datetime.now(UTC)
+    return datetime.combine(today, time(23, 59), UTC)
 
 
 def _journal_outcome(journal: ChangeJournal, outcome: Outcome) -> None:

@@ -52,12 +52,15 @@ from smartsync.simulator.tenant import (
     TenantState,
     iso_utc,
 )
+from smartsync.simulator.users import user_routes
 
 # Application permissions that allow each kind of operation (any one suffices), after the
 # "Permissions" tables of the Graph v1.0 reference for each API.
 _DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     "users.read": frozenset({"User.Read.All", "User.ReadWrite.All"}) | _DIRECTORY_READ,
+    "users.write": frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"}),
+    "domains.read": frozenset({"Domain.Read.All", "Domain.ReadWrite.All"}) | _DIRECTORY_READ,
     "groups.read": frozenset(
         {"GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All"}
     )
@@ -384,6 +387,7 @@ class GraphApi:
             ("GET", rf"/teams/{seg}/operations/{seg}", self._get_operation),
             ("GET", r"/applications\(appId=([^)]*)\)", self._get_application),
         ]
+        table = [*user_routes(self), *table]  # users.py: POST/PATCH/DELETE users, restore, domains
         return [_Route(method, re.compile(pattern), handler) for method, pattern, handler in table]
 
     # ------------------------------------------------------------------------------------- helpers
