@@ -30,6 +30,8 @@ _SUMMARY_ROWS = (
     ("Admin unit members", ("admin_unit_members_added", None, "admin_unit_members_removed")),
     ("Teams", ("teams_created", None, "teams_archived")),
 )
+# sync.users: shown only when the run has account changes (disabled and enabled count as updates).
+_ACCOUNT_ROW = ("Accounts", ("accounts_created", "accounts_updated", "accounts_deleted"))
 
 
 def make_console(stream: TextIO | None = None, *, quiet: bool = False) -> Console:
@@ -101,7 +103,17 @@ def _describe(change: Change) -> str:
         "admin_unit.members.remove": "remove members",
         "team.create": "create team",
         "team.archive": "archive team",
+        "user.create": "create account",
+        "user.update": "update account",
+        "user.disable": "disable account",
+        "user.enable": "enable account",
+        "user.delete": "delete account (restorable for 30 days)",
     }.get(change.op, change.op)
+    if change.account is not None and change.op == "user.update":
+        fields = [name for name, _ in change.account.properties] + (
+            ["marker"] if change.account.marker else []
+        )
+        verb += f" ({', '.join(fields)})"
     if change.set_fields:
         verb += " " + ", ".join(f"{k} → {v!r}" for k, v in change.set_fields)
     elif change.op == "group.create" and change.group is not None:
@@ -147,8 +159,13 @@ def render(
     table.add_column("")
     for col in ("created / added", "updated", "deleted / removed"):
         table.add_column(col, justify="right")
-    for label, keys in _SUMMARY_ROWS:
+    accounts = sum(v for k, v in summary.items() if k.startswith("accounts_"))
+    for label, keys in _SUMMARY_ROWS + ((_ACCOUNT_ROW,) if accounts else ()):
         cells = [str(summary.get(k, 0)) if k else "" for k in keys]
+        if label == "Accounts":
+            cells[1] = str(
+                summary["accounts_updated"] + summary["accounts_disabled"] + summary["accounts_enabled"]
+            )
         table.add_row(label, *cells)
     console.print(table)
 
@@ -199,6 +216,13 @@ def render(
         for outcome in result.failed:
             label = outcome.change.name or outcome.change.key
             console.print(f"  x {outcome.change.op} {label}: {outcome.error}", markup=False)
+
+    if result.handout is not None:
+        console.print(
+            f"New accounts' initial passwords: {result.handout.path} ({result.handout.rows} rows, readable "
+            "only by this user); hand them out, then delete the file.",
+            markup=False,
+        )
 
     if result.refused is not None:
         style = "yellow" if result.forced else "bold red"
