@@ -304,6 +304,7 @@ def hold_removals(plan: Plan, reason: str, frozen_keys: frozenset[str] = frozens
     held back entirely, so no pupil is added to a class that is about to end.
     """
     removing = ("group.members.remove", "group.owners.remove", "admin_unit.members.remove")
+    removing += ("user.disable", "user.delete")  # sync.users: leavers wait for the new year too
 
     def held(c: Change) -> bool:
         return c.is_delete or c.op in removing or c.key in frozen_keys

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from harness import AUTUMN, Tenant, make_config, tenant
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_reliability_support import actual_picture, expected_picture
 
-from smartsync.accounts import AccountDomainError, Marker, parse_marker
+from smartsync.accounts import Account, AccountDomainError, Marker, parse_marker, plan_accounts
 from smartsync.credentials import required_permissions
 from smartsync.demo import DEMO_ROLES, demo_seed, user_id_for
 from smartsync.errors import EXIT_INPUT
@@ -301,3 +303,71 @@ def test_user_write_permissions_are_required_only_with_sync_users(tmp_path: Path
     needed = required_permissions(make_config(tmp_path, **CREATE))
     assert needed["User.ReadWrite.All"] == ["accounts (sync.users)"]
     assert needed["Domain.Read.All"] == ["accounts (sync.users)"]
+
+
+def test_the_summer_quiet_window_holds_disables_until_the_new_year(tmp_path: Path) -> None:
+    roster = school()
+    pupil = learners(roster, 1)[0]
+    with tenant(tmp_path, roster, seed=seed_without(roster, {pupil.id}), **CREATE) as t:
+        t.sync(roster)
+        gone = with_status(roster, {pupil.id}, "left")
+        summer = t.sync(gone, today=date(2026, 8, 10))
+        assert summer.plan.count("user.disable") == 0
+        assert any(n.code == "quiet_window" for n in summer.plan.notices)
+        assert users_by_upn(t)[pupil.email.lower()]["accountEnabled"] is True
+        september = t.sync(gone, today=date(2026, 9, 2), force=True)  # the rollover archives classes
+        assert september.plan.count("user.disable") == 1
+
+
+statuses = st.sampled_from(["active", "suspended", "left", "gone"])
+account_kinds = st.sampled_from(
+    ["none", "unmarked", "marked", "marked-disabled", "disabled-by-hand", "other-use"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    people=st.lists(st.tuples(statuses, account_kinds, st.integers(0, 200)), min_size=1, max_size=25),
+    adopt=st.booleans(),
+    disable_after=st.sampled_from([0, 7]),
+)
+def test_only_marked_accounts_are_ever_changed(
+    people: list[tuple[str, str, int]], adopt: bool, disable_after: int
+) -> None:
+    config = make_config(
+        Path("/nonexistent"),
+        sync={"users": {"create": True, "adopt": adopt, "disable_after_days": disable_after}},
+    )
+    roster_people: list[Person] = []
+    accounts: list[Account] = []
+    for n, (status, kind, age) in enumerate(people):
+        email = f"p{n}@northfield.example"
+        if status != "gone":
+            roster_people.append(Person(f"P{n}", "learner", email, "P", f"N{n}", "Year 7", status=status))  # type: ignore[arg-type]
+        if kind == "none":
+            continue
+        when = AUTUMN - timedelta(days=age)
+        value = {
+            "unmarked": None,
+            "marked": f"smartsync:NFA-user-P{n}",
+            "marked-disabled": f"smartsync:NFA-user-P{n};disabled={when.isoformat()}",
+            "disabled-by-hand": f"smartsync:NFA-user-P{n}",
+            "other-use": "cost centre 12",
+        }[kind]
+        enabled = kind not in ("marked-disabled", "disabled-by-hand")
+        accounts.append(Account(f"id-{n}", email, enabled, {}, value))
+    plan = plan_accounts(Roster(tuple(roster_people)), config, accounts, today=AUTUMN)
+    marked = {a.id for a in accounts if parse_marker(a.marker_value)}
+    for change in plan.changes:
+        if change.op == "user.create":
+            assert change.object_id is None and change.users[0].address not in {
+                a.user_principal_name for a in accounts
+            }
+            continue
+        if change.object_id in marked:
+            continue
+        # The only change to an unmarked account: adopt writes the marker and nothing else.
+        assert adopt and change.op == "user.update" and change.account is not None
+        assert change.account.properties == () and change.account.marker is not None
+        account = next(a for a in accounts if a.id == change.object_id)
+        assert account.marker_value is None

@@ -187,6 +187,10 @@ def test_initial_passwords_reach_only_the_handout_file(
         ]
         results.append(t.run("-v", "log", "--user", joiners[0], "--json"))
         assert [r.exit_code for r in results] == [0, 0, 0, 0, 0], results[0].output
+        assert (
+            "new-accounts-" in results[0].output
+            and "(8 rows, readable only by this user)" in results[0].output
+        )
 
         # More joiners while Graph fails every request: the run stops with exit 1, no account made.
         drop_accounts("learner2.")
