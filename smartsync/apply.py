@@ -506,12 +506,15 @@ class Applier:
             if error is None:
                 outcome.object_id = str((result.body or {}).get("id") or "") or None
                 return []
-            if isinstance(error, GraphOutcomeUnknown):
+            resent = outcome.change.op == "user.create" and "create" in outcome.uncertain
+            if isinstance(error, GraphOutcomeUnknown) or (resent and error.status == 400):
+                # (A resent account creation refused as a duplicate: the lost first attempt made it.)
+                outcome.uncertain.add("create")
                 found = self._find_created(outcome.change)
                 if found is not None:
                     outcome.object_id = found
                     return []
-                if not final:
+                if not final and isinstance(error, GraphOutcomeUnknown):
                     # Looked up by its marker and not there: creating it again cannot make a duplicate.
                     return [call]
             outcome.fail(error)

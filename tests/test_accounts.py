@@ -371,3 +371,26 @@ def test_only_marked_accounts_are_ever_changed(
         assert change.account.properties == () and change.account.marker is not None
         account = next(a for a in accounts if a.id == change.object_id)
         assert account.marker_value is None
+
+
+def test_lost_answers_never_make_a_second_account_or_lose_a_password(tmp_path: Path) -> None:
+    roster = school()
+    joiners = learners(roster, 40)
+    faults = "rate=0.2,seed=11,kinds=429+503+504+drop+lost"
+    seed = seed_without(roster, {p.id for p in joiners})
+    with tenant(tmp_path, roster, seed=seed, faults=faults, **CREATE) as t:
+        for _ in range(4):
+            result = t.sync(roster)
+            if result.status == "ok" and not result.plan.changes:
+                break
+        state = t.state()
+        new = [u for u in state["users"] if u["userPrincipalName"] in {p.email for p in joiners}]
+        assert sorted(u["userPrincipalName"] for u in new) == sorted(p.email for p in joiners)
+        rows = [
+            r
+            for path in sorted(t.config.journal.path.parent.glob("new-accounts-*.csv"))
+            for r in handout_rows(path)[1:]
+        ]
+        # Every account made has exactly one password row; none is listed that was not made.
+        assert sorted(r[3] for r in rows) == sorted(p.email for p in joiners)
+        assert t.sim.stats()["faults"] > 0
