@@ -32,7 +32,7 @@ from typing import Any
 from smartsync.config import AccountsConfig, Config
 from smartsync.desired import UserDirectory
 from smartsync.errors import SmartsyncError
-from smartsync.graph import GraphClient
+from smartsync.graph import GraphClient, GraphError
 from smartsync.naming import object_key
 from smartsync.plan import Change
 from smartsync.roster import Person, Roster
@@ -122,9 +122,12 @@ def read_accounts(client: GraphClient, marker_attribute: str) -> list[Account]:
     out: list[Account] = []
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-            raise SmartsyncError(
-                "GET /users returned entries that are not objects with an id; nothing was written. "
-                "Run again later, or check any proxy between smartsync and Graph."
+            raise GraphError(
+                None,
+                "UnexpectedResponse",
+                "GET /users returned entries that are not objects with an id (null or damaged); "
+                "nothing was written. If a proxy sits between smartsync and Graph, check it; otherwise "
+                "run again later",
             )
         extensions = row.get("onPremisesExtensionAttributes") or {}
         marker = extensions.get(marker_attribute) if isinstance(extensions, dict) else None

@@ -269,7 +269,7 @@ def log_command(
 
 # -- sync: run, plan, demo (owned by the sync engine) ---------------------------------------------
 
-ONLY_CHOICES = ("groups", "admin-units", "teams")
+ONLY_CHOICES = ("groups", "admin-units", "teams", "accounts")
 
 
 def _parse_only(value: str | None) -> tuple[str, ...] | None:
@@ -374,7 +374,7 @@ class _no_progress:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result document (JSON) instead of the report."
 )
-@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams, accounts.")
 @click.pass_obj
 @_handle_errors
 def run(obj: Context, dry_run: bool, force: bool, as_json: bool, only: str | None) -> None:
@@ -394,7 +394,7 @@ def run(obj: Context, dry_run: bool, force: bool, as_json: bool, only: str | Non
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the plan document (JSON).")
-@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams, accounts.")
 @click.pass_obj
 @_handle_errors
 def plan(obj: Context, as_json: bool, only: str | None) -> None:

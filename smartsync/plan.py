@@ -304,10 +304,10 @@ def hold_removals(plan: Plan, reason: str, frozen_keys: frozenset[str] = frozens
     held back entirely, so no pupil is added to a class that is about to end.
     """
     removing = ("group.members.remove", "group.owners.remove", "admin_unit.members.remove")
-    removing += ("user.disable", "user.delete")  # sync.users: leavers wait for the new year too
+    leaving = ("user.disable", "user.delete")  # sync.users: leavers' accounts wait for the new year too
 
     def held(c: Change) -> bool:
-        return c.is_delete or c.op in removing or c.key in frozen_keys
+        return c.is_delete or c.op in removing or c.op in leaving or c.key in frozen_keys
 
     waiting = [c for c in plan.changes if held(c)]
     if not waiting:

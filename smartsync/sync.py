@@ -27,7 +27,7 @@ from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
 
-FEATURES = ("groups", "admin-units", "teams")
+FEATURES = ("groups", "admin-units", "teams", "accounts")
 Progress = Callable[[str, int, int], None]
 
 
@@ -150,7 +150,7 @@ def compute_plan(
             }
         )
     account_plan: account_lifecycle.AccountPlan | None = None
-    if config.sync.users is not None:
+    if config.sync.users is not None and (not only or "accounts" in only):
         accounts = account_lifecycle.read_accounts(client, config.sync.users.marker_attribute)
         users = [a.user for a in accounts]
         wants_domains = config.sync.users.create or config.sync.users.rename

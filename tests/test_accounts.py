@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reliability_support import actual_picture, expected_picture
 
-from smartsync.accounts import Account, AccountDomainError, Marker, parse_marker, plan_accounts
+from smartsync.accounts import ACCOUNT_OPS, Account, AccountDomainError, Marker, parse_marker, plan_accounts
 from smartsync.credentials import required_permissions
 from smartsync.demo import DEMO_ROLES, demo_seed, user_id_for
 from smartsync.errors import EXIT_INPUT
@@ -394,3 +394,17 @@ def test_lost_answers_never_make_a_second_account_or_lose_a_password(tmp_path: P
         # Every account made has exactly one password row; none is listed that was not made.
         assert sorted(r[3] for r in rows) == sorted(p.email for p in joiners)
         assert t.sim.stats()["faults"] > 0
+
+
+def test_only_without_accounts_leaves_accounts_alone(tmp_path: Path) -> None:
+    roster = school()
+    joiners = learners(roster, 3)
+    with tenant(tmp_path, roster, seed=seed_without(roster, {p.id for p in joiners}), **CREATE) as t:
+        groups_only = t.sync(roster, dry_run=True, only=("groups",))
+        assert groups_only.plan.count(*ACCOUNT_OPS) == 0
+        assert {n.email for n in groups_only.plan.notices if n.code == "user_not_found"} == {
+            p.email for p in joiners
+        }
+        accounts_only = t.sync(roster, only=("accounts",))
+        assert accounts_only.plan.count("user.create") == 3
+        assert {c.op for c in accounts_only.plan.changes} == {"user.create"}
