@@ -55,6 +55,17 @@ MANAGED_PROPERTIES = (
     "companyName",
     "usageLocation",
 )
+# Entra's length limits for these user properties (the user resource's reference page).
+MAX_LENGTH = {
+    "displayName": 256,
+    "givenName": 64,
+    "surname": 64,
+    "employeeId": 16,
+    "department": 64,
+    "jobTitle": 128,
+    "companyName": 64,
+    "usageLocation": 2,
+}
 _MARKER = re.compile(r"^(?P<prefix>[A-Za-z0-9_]+):(?P<key>[^;\s]+)(?P<rest>(;[a-z]+=[0-9-]+)*)$")
 
 
@@ -147,7 +158,7 @@ def read_accounts(client: GraphClient, marker_attribute: str) -> list[Account]:
 
 def read_verified_domains(client: GraphClient) -> set[str]:
     """The tenant's verified domain names, lower case (`GET /domains`, Domain.Read.All)."""
-    rows = client.get_all("/domains", {"$select": "id,isVerified"})
+    rows = client.get_all("/domains")
     return {str(r["id"]).lower() for r in rows if isinstance(r, dict) and r.get("isVerified") and r.get("id")}
 
 
@@ -258,7 +269,7 @@ class _Planner:
             "companyName": company or school,
             "usageLocation": self.cfg.usage_location,
         }
-        return {k: v.strip() for k, v in values.items() if v and v.strip()}
+        return {k: v.strip()[: MAX_LENGTH[k]] for k, v in values.items() if v and v.strip()}
 
     def spec(
         self,

@@ -408,3 +408,19 @@ def test_only_without_accounts_leaves_accounts_alone(tmp_path: Path) -> None:
         accounts_only = t.sync(roster, only=("accounts",))
         assert accounts_only.plan.count("user.create") == 3
         assert {c.op for c in accounts_only.plan.changes} == {"user.create"}
+
+
+def test_long_school_names_are_cut_to_entras_limits(tmp_path: Path) -> None:
+    roster = school()
+    pupil = learners(roster, 1)[0]
+    name = "The Very Long Named Northfield Church of England Academy and Sixth Form College"
+    with tenant(
+        tmp_path,
+        roster,
+        seed=seed_without(roster, {pupil.id}),
+        school={"code": "NFA", "name": name},
+        **CREATE,
+    ) as t:
+        assert t.sync(roster).status == "ok"
+        assert users_by_upn(t)[pupil.email.lower()]["companyName"] == name[:64]
+        assert t.sync(roster).plan.changes == ()

@@ -26,6 +26,18 @@ from smartsync.simulator.odata import GraphError, bad_request, parse_select, pro
 from smartsync.simulator.tenant import TenantState, User
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
+# Length limits the user resource documents for the text properties smartsync sets.
+MAX_LENGTH = {
+    "displayName": 256,
+    "givenName": 64,
+    "surname": 64,
+    "employeeId": 16,
+    "department": 64,
+    "jobTitle": 128,
+    "companyName": 64,
+    "mailNickname": 64,
+    "userPrincipalName": 113,
+}
 EXTENSION_ATTRIBUTES = frozenset(f"extensionAttribute{n}" for n in range(1, 16))
 EXTENSION_MAX = 1024
 REQUIRED_ON_CREATE = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
@@ -158,7 +170,7 @@ class UserWrites:
                 if value is not None and (not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value)):
                     raise invalid(key)
                 user.extra[key] = value
-            elif value is not None and not isinstance(value, str):
+            elif value is not None and (not isinstance(value, str) or len(value) > MAX_LENGTH.get(key, 1024)):
                 raise invalid(key)
             elif key in ("displayName", "givenName", "surname", "employeeId"):
                 setattr(user, {"displayName": "display_name", "givenName": "given_name",

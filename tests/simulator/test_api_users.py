@@ -127,3 +127,10 @@ def test_domains_lists_the_verified_domains() -> None:
     tenant = writer()
     domains = tenant.ok("GET", "/v1.0/domains?$select=id,isVerified")["value"]
     assert domains == [{"id": "school.example", "isVerified": True}]
+
+
+def test_text_properties_longer_than_documented_are_refused() -> None:
+    tenant = writer()
+    assert error_of(tenant.call("POST", "/v1.0/users", new_user(department="x" * 65)))[0] == 400
+    assert error_of(tenant.call("POST", "/v1.0/users", new_user(employeeId="1" * 17)))[0] == 400
+    assert tenant.call("POST", "/v1.0/users", new_user(department="x" * 64)).status == 201
