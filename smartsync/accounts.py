@@ -319,7 +319,18 @@ class _Planner:
             if account.properties.get(name) != wanted
         ]
         if account.user_principal_name.lower() != person.email.strip().lower():
-            if self.cfg.rename:
+            holder = self.directory.by_address(person.email)
+            if holder is not None and holder.id != account.id:
+                self.notices.append(
+                    Notice(
+                        "account_address_taken",
+                        f"{person.display_name}'s sign-in address in the roster is now {person.email}, which "
+                        f"another account already has; their account stays {account.user_principal_name}.",
+                        roster_id=person.id,
+                        email=person.email,
+                    )
+                )
+            elif self.cfg.rename:
                 properties.append(("userPrincipalName", person.email.strip()))
             else:
                 self.notices.append(

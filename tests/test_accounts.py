@@ -424,3 +424,15 @@ def test_long_school_names_are_cut_to_entras_limits(tmp_path: Path) -> None:
         assert t.sync(roster).status == "ok"
         assert users_by_upn(t)[pupil.email.lower()]["companyName"] == name[:64]
         assert t.sync(roster).plan.changes == ()
+
+
+@pytest.mark.parametrize("match", ["mail", "employeeId"])
+def test_new_accounts_are_matched_on_later_runs_whatever_users_match(tmp_path: Path, match: str) -> None:
+    roster = school()
+    joiners = [p for p in learners(roster, 20) if p.employee_id][:5]
+    assert len(joiners) == 5
+    seed = seed_without(roster, {p.id for p in joiners})
+    with tenant(tmp_path, roster, seed=seed, users={"match": match}, **CREATE) as t:
+        assert t.sync(roster).plan.count("user.create") == 5
+        again = t.sync(roster)
+        assert again.plan.changes == () and not [n for n in again.plan.notices if n.code == "user_not_found"]
