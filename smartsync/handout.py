@@ -31,14 +31,23 @@ _SYMBOLS = "!#%+-=?@"
 
 
 def new_password(length: int = PASSWORD_LENGTH) -> str:
-    """A random password with every character class, which Entra's complexity rule accepts."""
+    """A random password with every character class, which Entra's complexity rule accepts.
+
+    It starts with a letter: a spreadsheet opening the hand-out file would take a leading `=`, `+`,
+    `-` or `@` for a formula and show something else than the password.
+    """
     classes = (_LOWER, _UPPER, _DIGITS, _SYMBOLS)
     alphabet = "".join(classes)
-    chars = [secrets.choice(c) for c in classes] + [secrets.choice(alphabet) for _ in range(length - 4)]
+    chars = [secrets.choice(c) for c in classes] + [secrets.choice(alphabet) for _ in range(length - 5)]
     for i in range(len(chars) - 1, 0, -1):  # Fisher-Yates with the secrets generator
         j = secrets.randbelow(i + 1)
         chars[i], chars[j] = chars[j], chars[i]
-    return "".join(chars)
+    return secrets.choice(_LOWER + _UPPER) + "".join(chars)
+
+
+def _cell(text: str) -> str:
+    """A value a spreadsheet shows as text (a name starting with `=` is not run as a formula)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def handout_path(journal_path: Path, run_id: str) -> Path:
@@ -66,7 +75,7 @@ class Handout:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.fchmod(self._fd, 0o600)  # whatever the umask
             self._write(COLUMNS)
-        self._write((name, year_group or "", group or "", address, password))
+        self._write((_cell(name), _cell(year_group or ""), _cell(group or ""), address, password))
         self.rows += 1
 
     def _write(self, row: tuple[str, ...]) -> None:

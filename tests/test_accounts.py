@@ -24,7 +24,7 @@ from smartsync.accounts import ACCOUNT_OPS, Account, AccountDomainError, Marker,
 from smartsync.credentials import required_permissions
 from smartsync.demo import DEMO_ROLES, demo_seed, user_id_for
 from smartsync.errors import EXIT_INPUT
-from smartsync.handout import new_password
+from smartsync.handout import Handout, new_password
 from smartsync.roster import Person, Roster
 from smartsync.sample import generate
 from smartsync.simulator.users import complex_enough
@@ -436,3 +436,12 @@ def test_new_accounts_are_matched_on_later_runs_whatever_users_match(tmp_path: P
         assert t.sync(roster).plan.count("user.create") == 5
         again = t.sync(roster)
         assert again.plan.changes == () and not [n for n in again.plan.notices if n.code == "user_not_found"]
+
+
+def test_handout_cells_open_as_text_in_a_spreadsheet(tmp_path: Path) -> None:
+    handout = Handout(tmp_path / "new-accounts-x.csv")
+    handout.add("=HYPERLINK(1)", "Year 7", "7M", "a@b.example", new_password())
+    handout.close()
+    name, year, group, address, password = handout_rows(handout.path)[1]
+    assert name == "'=HYPERLINK(1)" and (year, group, address) == ("Year 7", "7M", "a@b.example")
+    assert all(new_password()[0].isalpha() for _ in range(200)) and password[0].isalpha()
