@@ -445,3 +445,16 @@ def test_handout_cells_open_as_text_in_a_spreadsheet(tmp_path: Path) -> None:
     name, year, group, address, password = handout_rows(handout.path)[1]
     assert name == "'=HYPERLINK(1)" and (year, group, address) == ("Year 7", "7M", "a@b.example")
     assert all(new_password()[0].isalpha() for _ in range(200)) and password[0].isalpha()
+
+
+def test_sync_users_adds_no_request_to_a_no_change_run(tmp_path: Path) -> None:
+    roster = school()
+    costs = []
+    for name, extra in (("off", {}), ("on", CREATE)):
+        with tenant(tmp_path / name, roster, seed=seed_without(roster, set()), **extra) as t:
+            t.sync(roster)
+            before = t.sim.stats()
+            assert t.sync(roster).plan.changes == ()
+            after = t.sim.stats()
+            costs.append((after["requests"] - before["requests"], after["ru"] - before["ru"]))
+    assert costs[0] == costs[1]
