@@ -418,7 +418,7 @@ def _erase(path: Path, address: str, lock_file: Path | None, filters: tuple[Any,
 
 # -- sync: run, plan, demo (owned by the sync engine) ---------------------------------------------
 
-ONLY_CHOICES = ("groups", "admin-units", "teams")
+ONLY_CHOICES = ("groups", "admin-units", "teams", "accounts")
 
 
 def _parse_only(value: str | None) -> tuple[str, ...] | None:
@@ -575,7 +575,7 @@ class _no_progress:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result document (JSON) instead of the report."
 )
-@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams, accounts.")
 @HTML_OPTION
 @VERBOSE_OPTION
 @click.pass_obj
@@ -606,7 +606,7 @@ def run(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the plan document (JSON).")
-@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams.")
+@click.option("--only", metavar="LIST", help="Comma-separated subset: groups, admin-units, teams, accounts.")
 @HTML_OPTION
 @VERBOSE_OPTION
 @click.pass_obj

@@ -269,11 +269,36 @@ class TeamsConfig(_Model):
         return self.template if kind == "class" else "standard"
 
 
+ExtensionAttribute = Literal[
+    "extensionAttribute1", "extensionAttribute2", "extensionAttribute3", "extensionAttribute4",
+    "extensionAttribute5", "extensionAttribute6", "extensionAttribute7", "extensionAttribute8",
+    "extensionAttribute9", "extensionAttribute10", "extensionAttribute11", "extensionAttribute12",
+    "extensionAttribute13", "extensionAttribute14", "extensionAttribute15",
+]  # fmt: skip
+
+
+class AccountsConfig(_Model):
+    """`sync.users`: the accounts of joiners, movers and leavers (only accounts smartsync marked)."""
+
+    create: bool = False
+    adopt: bool = False
+    rename: bool = False
+    disable_after_days: int = Field(default=0, ge=0)
+    delete_after_days: int = Field(default=90, ge=0)
+    handout_retention_days: int = Field(default=14, ge=1)
+    marker_attribute: ExtensionAttribute = "extensionAttribute15"
+    usage_location: str = Field(default="GB", pattern=r"^[A-Z]{2}$")
+    staff_department: str = Field(default="Staff", min_length=1, max_length=64)
+    learner_job_title: str = Field(default="Learner", min_length=1, max_length=128)
+    staff_job_title: str = Field(default="Staff", min_length=1, max_length=128)
+
+
 class SyncConfig(_Model):
     prefix: str = Field(default="smartsync", min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_]+$")
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     admin_units: AdminUnitsConfig = Field(default_factory=AdminUnitsConfig)
     teams: TeamsConfig = Field(default_factory=TeamsConfig)
+    users: AccountsConfig | None = None  # accounts are managed only when this section is present
 
 
 _MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -305,6 +330,9 @@ class SafetyConfig(_Model):
     max_membership_removals: int = Field(default=500, ge=0)
     # A year group, a school or all learners losing more than this share of its people in one run.
     max_cohort_loss_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_account_creations: int = Field(default=300, ge=0)
+    max_account_disables: int = Field(default=20, ge=0)
+    max_account_deletes: int = Field(default=20, ge=0)
 
 
 class JournalConfig(_Model):

@@ -34,6 +34,9 @@ PERMISSIONS_BY_FEATURE: dict[str, tuple[str, ...]] = {
     "teams": ("Team.Create", "Group.ReadWrite.All"),
     "archiving teams (removal.team: archive)": ("TeamSettings.ReadWrite.All",),
     "class teams (educationClass template)": ("EduRoster.ReadWrite.All",),
+    # sync.users: create, update, disable and delete accounts; the verified domains are read before
+    # any account is created or renamed.
+    "accounts (sync.users)": ("User.ReadWrite.All", "Domain.Read.All"),
 }
 OPTIONAL = {"Application.Read.All": "secret and certificate expiry warnings"}
 
@@ -48,6 +51,8 @@ COVERED_BY: dict[str, tuple[str, ...]] = {
     "Team.Create": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
     "TeamSettings.ReadWrite.All": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
     "Application.Read.All": ("Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "User.ReadWrite.All": ("Directory.ReadWrite.All",),
+    "Domain.Read.All": ("Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
 }
 BACKWARD_COMPATIBLE_ONLY = frozenset({"Team.Create", "TeamSettings.ReadWrite.All"})
 
@@ -65,6 +70,8 @@ def enabled_features(config: Config) -> list[str]:
             features.append("archiving teams (removal.team: archive)")
         if config.sync.teams.template == "educationClass" and "class" in config.sync.teams.kinds:
             features.append("class teams (educationClass template)")
+    if config.sync.users is not None:
+        features.append("accounts (sync.users)")
     return features
 
 

@@ -9,6 +9,7 @@ values, plus any JWT-shaped string at all.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import re
@@ -154,3 +155,56 @@ def test_certificate_passphrase_and_tokens_stay_out_of_every_output(
         assert bad.exit_code in (2, 3), bad.output
         text = everything_visible(t, [good, bad])
     assert_no_secrets(text, {tok for tap in taps for tok in tap.tokens}, PASSPHRASE, "correct horse")
+
+
+def test_initial_passwords_reach_only_the_handout_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sync.users: the new accounts' passwords are in the 0600 hand-out file and nowhere else."""
+    roster = mini_roster()
+    taps: list[TokenTap] = []
+    with cli_tenant(tmp_path, monkeypatch, roster) as (t, wraps):
+        wraps.append(lambda inner: taps.append(TokenTap(inner)) or taps[-1])
+        state = t.sim.state
+
+        def drop_accounts(prefix: str) -> list[str]:
+            with state.lock:
+                gone = [u for u in state.users.values() if u.user_principal_name.startswith(prefix)]
+                for user in gone:
+                    del state.users[user.id]
+            return [u.user_principal_name for u in gone]
+
+        state.app.roles.extend(["User.ReadWrite.All", "Domain.Read.All"])
+        joiners = drop_accounts("learner1.")
+        data = config_data(tmp_path)
+        data["sync"]["users"] = {"create": True}
+        t.config.write_text(yaml.safe_dump(data), encoding="utf-8")
+        results = [
+            t.run("-v", "run"),
+            t.run("-v", "run", "--json"),
+            t.run("-v", "log"),
+            t.run("plan", "--json"),
+        ]
+        results.append(t.run("-v", "log", "--user", joiners[0], "--json"))
+        assert [r.exit_code for r in results] == [0, 0, 0, 0, 0], results[0].output
+        assert (
+            "new-accounts-" in results[0].output
+            and "(8 rows, readable only by this user)" in results[0].output
+        )
+
+        # More joiners while Graph fails every request: the run stops with exit 1, no account made.
+        drop_accounts("learner2.")
+        t.sim.faults = FaultInjector(FaultSpec(rate=1.0, seed=3, kinds=("503",)))
+        failing = t.run("-v", "run")
+        assert failing.exit_code == 1, failing.output
+        t.sim.faults = FaultInjector(None)
+        created = t.run("-v", "run", "--json")
+        assert created.exit_code == 0, created.output
+        results += [failing, created]
+        text = everything_visible(t, results)
+    handouts = sorted((tmp_path / "journal").glob("new-accounts-*.csv"))
+    rows = [row for path in handouts for row in list(csv.reader(path.read_text("utf-8").splitlines()))[1:]]
+    assert len(handouts) == 2 and len(rows) == 16
+    passwords = [row[4] for row in rows]
+    assert all(len(p) >= 12 for p in passwords)
+    assert_no_secrets(text, {tok for tap in taps for tok in tap.tokens}, DEMO_SECRET, *passwords)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from smartsync.engine.naming import academic_year_of_key, archived_description
 from smartsync.engine.state import (
+    AccountSpec,
     ActualState,
     AdminUnitSpec,
     AdminUnitState,
@@ -45,6 +46,11 @@ SUMMARY_KEYS = (
     "admin_unit_members_removed",
     "teams_created",
     "teams_archived",
+    "accounts_created",
+    "accounts_updated",
+    "accounts_disabled",
+    "accounts_enabled",
+    "accounts_deleted",
 )
 
 
@@ -62,6 +68,7 @@ class Change:
     unit: AdminUnitSpec | None = None
     set_fields: tuple[tuple[str, str], ...] = ()
     template: str | None = None
+    account: AccountSpec | None = None
 
     @property
     def is_delete(self) -> bool:
@@ -83,6 +90,10 @@ class Change:
             out["users"] = [u.address for u in self.users]
         if self.set_fields:
             out["set"] = dict(self.set_fields)
+        if self.account is not None:
+            out["set"] = dict(self.account.properties)
+            if self.account.marker is not None:
+                out["marker"] = {self.account.marker_attribute: self.account.marker}
         if self.template is not None:
             out["template"] = self.template
         if self.object_id is not None:
@@ -149,6 +160,8 @@ def summarise(changes: Iterable[Change]) -> dict[str, int]:
                 out["teams_created"] += 1
             case "team.archive":
                 out["teams_archived"] += 1
+            case "user.create" | "user.update" | "user.disable" | "user.enable" | "user.delete":
+                out[f"accounts_{c.op.removeprefix('user.')}d"] += 1
     return out
 
 
@@ -303,9 +316,10 @@ def hold_removals(plan: Plan, reason: str, frozen_keys: frozenset[str] = frozens
     held back entirely, so no pupil is added to a class that is about to end.
     """
     removing = ("group.members.remove", "group.owners.remove", "admin_unit.members.remove")
+    leaving = ("user.disable", "user.delete")  # sync.users: leavers' accounts wait for the new year too
 
     def held(c: Change) -> bool:
-        return c.is_delete or c.op in removing or c.key in frozen_keys
+        return c.is_delete or c.op in removing or c.op in leaving or c.key in frozen_keys
 
     waiting = [c for c in plan.changes if held(c)]
     if not waiting:

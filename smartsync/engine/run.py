@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
 from smartsync.config import Config
 from smartsync.credentials import missing_for_plan, missing_permission_message
+from smartsync.engine import accounts as account_lifecycle
 from smartsync.engine.actual import read_actual, read_users
 from smartsync.engine.apply import Applier, ApplyPolicy, Outcome
+from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.engine.cohorts import cohort_losses, in_rollover
 from smartsync.engine.desired import UserDirectory, build_desired
@@ -26,10 +28,11 @@ from smartsync.engine.schools import select_schools
 from smartsync.engine.state import ActualState, DesiredState, UserRef
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
+from smartsync.handout import Handout, HandoutInfo, handout_path, prune_handouts
 from smartsync.preflight.results import PreflightResults, adaptations, blocking_refusal, met_mid_run
 from smartsync.roster.model import Roster
 
-FEATURES = ("groups", "admin-units", "teams")
+FEATURES = ("groups", "admin-units", "teams", "accounts")
 Progress = Callable[[str, int, int], None]
 
 
@@ -68,6 +71,7 @@ class RunResult:
     forced: bool = False
     outcomes: list[Outcome] | None = None
     warnings: list[str] = field(default_factory=list)
+    handout: HandoutInfo | None = None  # the new accounts' hand-out file (sync.users), when written
 
     @property
     def failed(self) -> list[Outcome]:
@@ -123,6 +127,11 @@ class RunResult:
             + [{"code": "notice", "message": w} for w in self.warnings],
             "refused": self.refused.to_dict() if self.refused is not None else None,
             "left_alone": [item.to_dict() for item in self.plan.left_alone],
+            **(
+                {"handout": {"path": str(self.handout.path), "rows": self.handout.rows}}
+                if self.handout
+                else {}
+            ),
         }
 
 
@@ -156,8 +165,25 @@ def compute_plan(
     # A config owns only its own school codes, in the export as in Entra (DESIGN §5).
     schools = select_schools(roster, config.school)
     roster = schools.roster
-    users = read_users(client)
+    account_plan: account_lifecycle.AccountPlan | None = None
+    if config.sync.users is not None and (not only or "accounts" in only):
+        accounts = account_lifecycle.read_accounts(client, config.sync.users.marker_attribute)
+        users = [a.user for a in accounts]
+        wants_domains = config.sync.users.create or config.sync.users.rename
+        account_plan = account_lifecycle.plan_accounts(
+            roster,
+            config,
+            accounts,
+            today=today,
+            verified_domains=(lambda: account_lifecycle.read_verified_domains(client))
+            if wants_domains
+            else None,
+        )
+    else:
+        users = read_users(client)
     directory = UserDirectory.build(users, config.users.match)
+    if account_plan is not None:
+        directory = account_plan.directory(directory)
     want = build_desired(roster, config, directory, today=today)
     if not groups:
         want = replace(want, groups={})
@@ -180,6 +206,13 @@ def compute_plan(
         archived_on=today.isoformat(),
     )
     plan = diff(want, have, rules=rules)
+    if account_plan is not None:
+        # Account changes go first: adoptions, then joiners, movers, returners and leavers.
+        plan = replace(
+            plan,
+            changes=account_plan.changes + plan.changes,
+            notices=account_plan.notices + plan.notices,
+        )
     if in_quiet_window(today, config.year):
         year = academic_year(today, config.year)
         # With a derived academic year the MIS may already hold next year's classes under this
@@ -302,6 +335,12 @@ def run_sync(
         if on_refusal is not None:
             on_refusal(check, detail)
 
+    handout: Handout | None = None
+    if config.sync.users is not None:
+        prune_handouts(config.journal.path.parent, config.sync.users.handout_retention_days, _now(today))
+        if any(c.op == "user.create" for c in plan.changes):
+            handout = Handout(handout_path(config.journal.path, run_id or "run"))
+
     applier = Applier(
         client,
         config.tenant.graph_url,
@@ -310,8 +349,14 @@ def run_sync(
         progress=progress,
         on_refusal=refused,
         **({"sleep": sleep} if sleep is not None else {}),
+        accounts=AccountWrites(handout),
     )
-    result.outcomes = applier.apply(plan.changes)
+    try:
+        result.outcomes = applier.apply(plan.changes)
+    finally:
+        if handout is not None:
+            handout.close()
+            result.handout = handout.info()
     if journal is not None:
         written = sum(1 for o in result.outcomes if o.result == "ok")
         journal.end_run(
@@ -321,6 +366,13 @@ def run_sync(
             written=written,
         )
     return result
+
+
+def _now(today: date | None) -> datetime:
+    """The run's moment: now, or the end of an injected run date (tests drive the calendar)."""
+    if today is None or today == date.today():
+        return datetime.now(UTC)
+    return datetime.combine(today, time(23, 59), UTC)
 
 
 def _journal_outcome(journal: ChangeJournal, outcome: Outcome) -> None:

@@ -56,6 +56,9 @@ def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
             "Refusing to sync an empty roster (no active people in the export): it would empty every "
             f"managed group. Check the export, then `smartsync validate`. {_NEXT}",
         )
+    accounts = _account_limits(plan, limits)
+    if accounts is not None:
+        return accounts
     unmatched = plan.roster_people - plan.matched_people
     fraction = unmatched / plan.roster_people
     if fraction > limits.max_unmatched_fraction:
@@ -117,3 +120,28 @@ def check(plan: Plan, limits: SafetyConfig) -> Refusal | None:
 def _cohort_names(losses: list[CohortLoss]) -> str:
     names = sorted({c.name for c in losses})
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+# sync.users: each kind of account change has its own ceiling (a wrong export must not create a
+# second school, nor disable or delete one).
+_ACCOUNT_LIMITS = (
+    ("user.create", "max_account_creations", "create {n} accounts"),
+    ("user.disable", "max_account_disables", "disable {n} accounts"),
+    ("user.delete", "max_account_deletes", "delete {n} accounts"),
+)
+
+
+def _account_limits(plan: Plan, limits: SafetyConfig) -> Refusal | None:
+    for op, limit, what in _ACCOUNT_LIMITS:
+        count = plan.count(op)
+        allowed = int(getattr(limits, limit))
+        if count > allowed:
+            return Refusal(
+                limit,
+                count,
+                allowed,
+                f"Refusing to {what.format(n=count)} in one run (safety.{limit} {allowed}). A September "
+                "intake or the summer's leavers may need this once: check the roster export and the plan "
+                f"(`smartsync plan`), then rerun with `--force`, or raise safety.{limit}.",
+            )
+    return None

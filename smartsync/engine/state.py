@@ -35,6 +35,22 @@ class EntraUser:
 
 
 @dataclass(frozen=True)
+class AccountSpec:
+    """An account change's content (`sync.users`): the properties it sets, never a password.
+
+    `properties` are Graph user properties as sent (`accountEnabled` a bool, the rest text); `marker`
+    is the new value of the marker attribute; the rest feeds the hand-out file of new accounts.
+    """
+
+    user_principal_name: str
+    properties: tuple[tuple[str, str | bool], ...] = ()
+    marker: str | None = None
+    marker_attribute: str = "extensionAttribute15"
+    year_group: str | None = None
+    group_name: str | None = None
+
+
+@dataclass(frozen=True)
 class GroupSpec:
     """A group as the roster and config want it."""
 

@@ -33,6 +33,7 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "au_staff": ("staff unit", "Units: staff"),
     "au_mentors": ("mentors unit", "Units: mentors"),
     "au_year": ("year-group unit", "Units: year groups"),
+    "user": ("account", "Accounts"),
 }
 _KIND_ORDER = tuple(KIND_WORDS)
 
@@ -74,11 +75,11 @@ class ObjectReport:
 
     key: str
     name: str
-    category: str  # group | unit
+    category: str  # group | unit | account
     kind: str
     school: str
     year: str
-    action: str = "changed"  # new | changed | archived | deleted
+    action: str = "changed"  # new | changed | archived | deleted | disabled | enabled
     detail: str = ""  # "class team", "security group", ...
     team_created: bool = False
     old_name: str | None = None
@@ -162,6 +163,11 @@ class Totals:
     unit_members_removed: int = 0
     teams_created: int = 0
     teams_archived: int = 0
+    accounts_created: int = 0
+    accounts_updated: int = 0
+    accounts_disabled: int = 0
+    accounts_enabled: int = 0
+    accounts_deleted: int = 0
     failed: int = 0
     skipped: int = 0
 
@@ -172,6 +178,16 @@ class Totals:
     @property
     def units(self) -> int:
         return self.units_created + self.units_changed + self.units_deleted
+
+    @property
+    def accounts(self) -> int:
+        return (
+            self.accounts_created
+            + self.accounts_updated
+            + self.accounts_disabled
+            + self.accounts_enabled
+            + self.accounts_deleted
+        )
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,8 @@ class RunReport:
     forced: bool = False
     # Objects of other schools or prefixes seen in the tenant and left alone, in words (or "").
     left_alone: str = ""
+    # sync.users: where this run's new accounts' initial passwords are, and how many (never the passwords).
+    handout: str = ""
 
     @property
     def failed_objects(self) -> list[ObjectReport]:
@@ -292,7 +310,7 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
             obj = ObjectReport(
                 key=change.key,
                 name=change.name or change.key,
-                category="unit" if change.op.startswith("admin_unit") else "group",
+                category=_category(change.op),
                 kind=kind,
                 school=fact.get("school") or school,
                 year=year,
@@ -320,6 +338,12 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
         refused_message=result.refused.message if result.refused is not None else None,
         forced=result.forced,
         left_alone=_left_alone(plan.left_alone),
+        handout=(
+            f"{result.handout.path} ({count(result.handout.rows, 'row')}, readable only by this user); "
+            "hand them out, then delete the file"
+            if result.handout is not None
+            else ""
+        ),
     )
 
 
@@ -415,11 +439,32 @@ def _apply(obj: ObjectReport, change: Change, outcome: Any, person: Any) -> None
             obj.archived_name = dict(change.set_fields).get("displayName")
         case "group.delete" | "admin_unit.delete":
             obj.action = "deleted"
+        case "user.create":
+            obj.action = "new"
+        case "user.update":
+            account = change.account
+            fields = [name for name, _ in account.properties] if account is not None else []
+            if account is not None and account.marker and not fields:
+                fields = ["marked as smartsync's"]
+            obj.detail = ", ".join(fields)
+        case "user.disable":
+            obj.action = "disabled"
+        case "user.enable":
+            obj.action = "enabled"
+        case "user.delete":
+            obj.action = "deleted"
+
+
+def _category(op: str) -> str:
+    if op.startswith("admin_unit"):
+        return "unit"
+    return "account" if op.startswith("user.") else "group"
 
 
 def _totals(objects: list[ObjectReport]) -> Totals:
     groups = [o for o in objects if o.category == "group"]
     units = [o for o in objects if o.category == "unit"]
+    accounts = [o for o in objects if o.category == "account"]
 
     def done(items: list[ObjectReport], action: str) -> int:
         return sum(1 for o in items if o.action == action and o.status in ("planned", "ok", "partial"))
@@ -439,6 +484,11 @@ def _totals(objects: list[ObjectReport]) -> Totals:
         unit_members_removed=sum(len(o.members_removed) for o in units),
         teams_created=sum(1 for o in groups if o.team_created),
         teams_archived=done(groups, "archived"),
+        accounts_created=done(accounts, "new"),
+        accounts_updated=done(accounts, "changed"),
+        accounts_disabled=done(accounts, "disabled"),
+        accounts_enabled=done(accounts, "enabled"),
+        accounts_deleted=done(accounts, "deleted"),
         failed=sum(1 for o in objects for f in o.failures if f.result != "skipped"),
         skipped=sum(1 for o in objects for f in o.failures if f.result == "skipped"),
     )
@@ -460,6 +510,11 @@ def summary_of(report: RunReport) -> dict[str, int]:
         "admin_unit_members_removed": t.unit_members_removed,
         "teams_created": t.teams_created,
         "teams_archived": t.teams_archived,
+        "accounts_created": t.accounts_created,
+        "accounts_updated": t.accounts_updated,
+        "accounts_disabled": t.accounts_disabled,
+        "accounts_enabled": t.accounts_enabled,
+        "accounts_deleted": t.accounts_deleted,
     }
 
 

@@ -96,14 +96,17 @@ def _summary_table(console: Console, totals: Totals) -> None:
     table.add_column("", no_wrap=True)
     for col in ("created / added", "changed", "deleted / removed"):
         table.add_column(col, justify="right")
-    rows = (
+    rows: list[tuple[str, int, int | None, int]] = [
         ("Groups", totals.groups_created, totals.groups_changed, totals.groups_deleted),
         ("Group members", totals.members_added, None, totals.members_removed),
         ("Group owners", totals.owners_added, None, totals.owners_removed),
         ("Admin units", totals.units_created, totals.units_changed, totals.units_deleted),
         ("Admin unit members", totals.unit_members_added, None, totals.unit_members_removed),
         ("Teams (made / archived)", totals.teams_created, None, totals.teams_archived),
-    )
+    ]
+    if totals.accounts:  # sync.users; disabled and enabled count as changed
+        changed = totals.accounts_updated + totals.accounts_disabled + totals.accounts_enabled
+        rows.append(("Accounts", totals.accounts_created, changed, totals.accounts_deleted))
     for label, *cells in rows:
         table.add_row(label, *("" if c is None else f"{c:,}" for c in cells))
     console.print(table)
@@ -180,6 +183,8 @@ def render_report(
     _warnings(console, report, verbose=verbose, quiet=quiet)
     if report.objects:
         console.print(last_line(report), markup=False)
+    if report.handout:
+        console.print(f"New accounts' initial passwords: {report.handout}.", markup=False)
     if html_hint:
         console.print(f"The whole report, to filter by year, kind or person: {html_hint}", markup=False)
 

@@ -59,6 +59,14 @@ def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> 
     if not head:
         return describe(obj, verbose=verbose).split(obj.key, 1)[1].lstrip(": ")
     name = f"{obj.name}  {obj.key}"
+    if obj.category == "account":
+        return f"{name}: " + {
+            "new": "account created (initial password in the hand-out file)",
+            "changed": f"account updated ({obj.detail})" if obj.detail else "account updated",
+            "disabled": "account disabled (sign-in blocked, groups left)",
+            "enabled": "account enabled again",
+            "deleted": "account deleted (restorable for 30 days)",
+        }.get(obj.action, obj.action)
     if obj.action == "archived":
         return f"{obj.archived_name or obj.name}  {obj.key}: team archived, members kept"
     if obj.action == "deleted":
@@ -86,7 +94,7 @@ def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> 
 
 
 def sign(obj: ObjectReport) -> str:
-    return {"new": "+", "archived": "−", "deleted": "−"}.get(obj.action, "~")
+    return {"new": "+", "archived": "−", "deleted": "−", "disabled": "−"}.get(obj.action, "~")
 
 
 def failure_lines(obj: ObjectReport) -> list[str]:
@@ -104,6 +112,8 @@ def last_line(report: RunReport) -> str:
     objects = [count(t.groups, "group")] if t.groups else []
     if t.units:
         objects.append(count(t.units, "unit"))
+    if t.accounts:
+        objects.append(count(t.accounts, "account"))
     people = []
     if t.members_added or t.members_removed:
         people.append(_pair(t.members_added, t.members_removed, "group membership", "group memberships"))
@@ -115,7 +125,9 @@ def last_line(report: RunReport) -> str:
         )
     if t.teams_created or t.teams_archived:
         people.append(_pair(t.teams_created, t.teams_archived, "team", "teams", ("created", "archived")))
-    what = " and ".join(objects) or "nothing"
+    what = (
+        ", ".join(objects[:-1]) + " and " + objects[-1] if len(objects) > 1 else "".join(objects)
+    ) or "nothing"
     detail = f": {'; '.join(people)}" if people else ""
     if report.status == "refused":
         return f"Would have changed {what}{detail}; nothing was written."

@@ -34,6 +34,7 @@ from smartsync.simulator.resources.education import EducationApi
 from smartsync.simulator.resources.groups import GroupsApi
 from smartsync.simulator.resources.teams import TeamsApi
 from smartsync.simulator.resources.units import UnitsApi
+from smartsync.simulator.resources.user_writes import user_routes
 from smartsync.simulator.resources.users import UsersApi
 from smartsync.simulator.tenant import TenantState
 
@@ -159,4 +160,5 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
             ("GET", rf"/teams/{seg}/operations/{seg}", self._get_operation),
             ("GET", r"/applications\(appId=([^)]*)\)", self._get_application),
         ]
+        table = [*user_routes(self), *table]  # user_writes: POST/PATCH/DELETE users, restore, domains
         return [_Route(method, re.compile(pattern), handler) for method, pattern, handler in table]

@@ -2,8 +2,9 @@
 
 Tests and benchmarks count requests, resource units, writes, 429s and injected faults from it;
 `smartsync simulator serve --request-log` writes it as JSON lines while serving. Secrets never reach
-it: the token endpoint's `client_secret` and `client_assertion` form fields are replaced before a
-record is made, and headers (which carry bearer tokens) are not recorded at all.
+it: the token endpoint's `client_secret` and `client_assertion` form fields and any JSON `password`
+(a new user's initial password) are replaced before a record is made, and headers (which carry
+bearer tokens) are not recorded at all.
 """
 
 from __future__ import annotations
@@ -46,9 +47,18 @@ def loggable_body(body: bytes, content_type: str) -> Any:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return {key: (REDACTED if key in SECRET_FORM_FIELDS else value) for key, value in form.items()}
     try:
-        return json.loads(body.decode("utf-8"))
+        return _without_passwords(json.loads(body.decode("utf-8")))
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def _without_passwords(value: Any) -> Any:
+    """A JSON body with every `password` (a new user's `passwordProfile`) replaced."""
+    if isinstance(value, dict):
+        return {k: REDACTED if k == "password" else _without_passwords(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_passwords(v) for v in value]
+    return value
 
 
 class JsonLinesSink:

@@ -17,6 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 DELETED_ITEM_RETENTION_SECONDS = 30 * 24 * 3600
+# User properties beyond the seed's basic ones that a seed or state file may carry.
+USER_EXTRA = (
+    "department",
+    "jobTitle",
+    "companyName",
+    "usageLocation",
+    "mailNickname",
+    "onPremisesExtensionAttributes",
+)
 
 
 def iso_utc(epoch_seconds: float) -> str:
@@ -51,10 +60,20 @@ class User:
     surname: str | None = None
     employee_id: str | None = None
     account_enabled: bool = True
+    # Further properties set through POST/PATCH /users (department, jobTitle, usageLocation,
+    # onPremisesExtensionAttributes, ...), by their Graph names. Passwords are never kept.
+    extra: dict[str, Any] = field(default_factory=dict)
+    deleted: float | None = None  # simulated time of soft deletion
 
     def properties(self) -> dict[str, Any]:
         """The user as a Graph property dict (what $select and $filter see)."""
+        extensions = {f"extensionAttribute{n}": None for n in range(1, 16)}
+        extensions.update(self.extra.get("onPremisesExtensionAttributes") or {})
         return {
+            **{k: v for k, v in self.extra.items() if k != "onPremisesExtensionAttributes"},
+            "onPremisesExtensionAttributes": extensions,
+            "deletedDateTime": iso_utc(self.deleted) if self.deleted is not None else None,
+            "jobTitle": self.extra.get("jobTitle"),
             "@odata.type": "#microsoft.graph.user",
             "id": self.id,
             "userPrincipalName": self.user_principal_name,
@@ -65,7 +84,6 @@ class User:
             "employeeId": self.employee_id,
             "accountEnabled": self.account_enabled,
             "businessPhones": [],
-            "jobTitle": None,
             "mobilePhone": None,
             "officeLocation": None,
             "preferredLanguage": None,
@@ -218,6 +236,9 @@ class TenantState:
         self.groups: dict[str, Group] = {}
         self.administrative_units: dict[str, AdministrativeUnit] = {}
         self.deleted_groups: dict[str, Group] = {}
+        self.deleted_users: dict[str, User] = {}
+        # Verified domain names (lower case): new users' sign-in addresses must use one of them.
+        self.verified_domains: set[str] = {domain.lower()}
         self.deleted_administrative_units: dict[str, AdministrativeUnit] = {}
         self.teams_operations: dict[str, TeamsOperation] = {}
         # Seeded from the tenant id: the same seed file yields the same generated ids on every run.
@@ -252,7 +273,12 @@ class TenantState:
     def purge_expired(self, now: float) -> None:
         """Soft-deleted objects are gone for good after 30 days, as in Entra."""
         cutoff = now - DELETED_ITEM_RETENTION_SECONDS
-        for store in (self.deleted_groups, self.deleted_administrative_units):
+        stores: tuple[dict[str, Any], ...] = (
+            self.deleted_groups,
+            self.deleted_administrative_units,
+            self.deleted_users,
+        )
+        for store in stores:
             for object_id in [k for k, v in store.items() if v.deleted is not None and v.deleted < cutoff]:
                 del store[object_id]
 
@@ -278,6 +304,16 @@ class TenantState:
         state = cls(tenant_id, app, domain=str(data.get("domain") or "school.example"))
         for raw in data.get("users") or []:
             state._load_user(raw)
+        for raw in data.get("deleted_users") or []:
+            user = state._load_user(raw)
+            del state.users[user.id]
+            user.deleted = parse_iso(raw.get("deletedDateTime")) or 0.0
+            state.deleted_users[user.id] = user
+        # Without a list, the seed's own user domains count as verified (every older seed stays valid).
+        domains = data.get("domains")
+        if domains is None:
+            domains = [u.user_principal_name.rpartition("@")[2] for u in state.users.values()]
+        state.verified_domains |= {str(d).lower() for d in domains if d}
         for raw in data.get("groups") or []:
             group = state._load_group(raw)
             state.groups[group.id] = group
@@ -303,7 +339,7 @@ class TenantState:
             state.teams_operations[operation.id] = operation
         return state
 
-    def _load_user(self, raw: dict[str, Any]) -> None:
+    def _load_user(self, raw: dict[str, Any]) -> User:
         upn = str(raw["userPrincipalName"])
         user = User(
             id=str(raw.get("id") or self.new_id()),
@@ -314,8 +350,10 @@ class TenantState:
             surname=raw.get("surname"),
             employee_id=raw.get("employeeId"),
             account_enabled=bool(raw.get("accountEnabled", True)),
+            extra={k: raw[k] for k in USER_EXTRA if raw.get(k) is not None},
         )
         self.users[user.id] = user
+        return user
 
     def _load_group(self, raw: dict[str, Any]) -> Group:
         team_raw = raw.get("team")
@@ -381,7 +419,9 @@ class TenantState:
                     "object_id": app.object_id,
                     "display_name": app.display_name,
                 },
+                "domains": sorted(self.verified_domains),
                 "users": [_dump_user(u) for u in self.users.values()],
+                "deleted_users": [_dump_user(u) for u in self.deleted_users.values()],
                 "groups": [_dump_group(g) for g in self.groups.values()],
                 "deleted_groups": [_dump_group(g) for g in self.deleted_groups.values()],
                 "administrative_units": [_dump_unit(u) for u in self.administrative_units.values()],
@@ -411,6 +451,8 @@ def _dump_user(user: User) -> dict[str, Any]:
         "surname": user.surname,
         "employeeId": user.employee_id,
         "accountEnabled": user.account_enabled,
+        **{k: v for k, v in user.extra.items() if k in USER_EXTRA},
+        **({"deletedDateTime": iso_utc(user.deleted)} if user.deleted is not None else {}),
     }
 
 

@@ -15,6 +15,7 @@ One module a job:
   the lookups that settle membership changes whose answer was lost;
 - `lookups`: creations whose answer was lost, found again by their marker;
 - `teams`: team creation and archiving, the retries while a new group settles, and polling;
+- `accounts`: the requests of `user.*` changes (sync.users) and the hand-out row of each new account;
 - `outcome`: what happened to each change, and how to read a Graph error;
 - `policy`: the choices from the config that change what is sent or how long to wait.
 """

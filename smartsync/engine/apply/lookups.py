@@ -7,6 +7,7 @@ and only an object that is not there is created again.
 
 from __future__ import annotations
 
+from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.apply.outcome import Call
 from smartsync.engine.naming import au_description
 from smartsync.engine.plan import Change
@@ -19,12 +20,15 @@ def settle_create(client: GraphClient, call: Call, result: GraphResult, *, final
     if error is None:
         outcome.object_id = str((result.body or {}).get("id") or "") or None
         return []
-    if isinstance(error, GraphOutcomeUnknown):
+    resent = outcome.change.op == "user.create" and "create" in outcome.uncertain
+    if isinstance(error, GraphOutcomeUnknown) or (resent and error.status == 400):
+        # (A resent account creation refused as a duplicate: the lost first attempt made it.)
+        outcome.uncertain.add("create")
         found = find_created(client, outcome.change)
         if found is not None:
             outcome.object_id = found
             return []
-        if not final:
+        if not final and isinstance(error, GraphOutcomeUnknown):
             # Looked up by its marker and not there: creating it again cannot make a duplicate.
             return [call]
     outcome.fail(error)
@@ -38,6 +42,8 @@ def education_refused(error: GraphError, call: Call) -> bool:
 
 def find_created(client: GraphClient, change: Change) -> str | None:
     """After a lost response: did the creation happen? Look for the object by its marker."""
+    if change.op == "user.create":
+        return AccountWrites.find_created(client, change)
     try:
         if change.op == "group.create" and change.group is not None:
             nick = change.group.mail_nickname

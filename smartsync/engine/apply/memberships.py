@@ -40,7 +40,7 @@ def bulk_additions(
         for op in ("group.owners.add", "group.members.add")
         for outcome in outcomes
         if outcome.change.op == op
-        for user in outcome.change.users
+        for user in requests.known(outcome.change.users, outcome)
     ]
     calls: list[Call] = []
     if not owners_in_patch:
@@ -84,7 +84,7 @@ def owners_refused(error: GraphError, call: Call) -> bool:
     return carried and error.status == 400 and "bind property name owners" in error.message.lower()
 
 
-def verify_uncertain(client: GraphClient, outcomes: list[Outcome]) -> None:
+def verify_uncertain(client: GraphClient, requests: Requests, outcomes: list[Outcome]) -> None:
     """Look up membership changes that failed in a way that may hide a success."""
     doubtful = [o for o in outcomes if o.uncertain and o.object_id and o.change.op in MEMBERSHIP_LISTS]
     if not doubtful:
@@ -109,7 +109,7 @@ def verify_uncertain(client: GraphClient, outcomes: list[Outcome]) -> None:
             continue
         adding = outcome.change.op.endswith(".add")
         for user_id in outcome.uncertain:
-            if (user_id in there) == adding:
+            if (requests.user_id(user_id) in there) == adding:
                 outcome.users[user_id] = ("ok", None)
 
 

@@ -6,8 +6,10 @@ type, nickname and behaviour options), so the plan document shows what will be s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.apply.outcome import Call, Outcome
 from smartsync.engine.naming import au_description, group_description
 from smartsync.engine.plan import Change
@@ -17,25 +19,59 @@ from smartsync.graph import GraphRequest
 # Owner and member additions go through `memberships.bulk_additions`: they share PATCHes.
 ADDITIONS = {"group.owners.add": "owners", "group.members.add": "members"}
 
+PLACEHOLDER = "new:"  # a user id the plan gave an account this run creates (`engine.accounts`)
+
 
 class Requests:
-    """Builds requests against one Graph endpoint."""
+    """Builds requests against one Graph endpoint.
 
-    def __init__(self, graph_url: str) -> None:
+    `ids` are the object ids known so far in this run, by key: an account created earlier in the run
+    is named in the plan by a placeholder (`new:{key}`) that resolves to the id Graph gave it.
+    """
+
+    def __init__(
+        self, graph_url: str, ids: Mapping[str, str] | None = None, accounts: AccountWrites | None = None
+    ) -> None:
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
+        self.ids: Mapping[str, str] = ids if ids is not None else {}
+        self.accounts = accounts or AccountWrites(None)
+
+    def user_id(self, user_id: str) -> str:
+        """A user's object id; an account created earlier in this run gets the id Graph gave it."""
+        if user_id.startswith(PLACEHOLDER):
+            return self.ids.get(user_id[len(PLACEHOLDER) :], user_id)
+        return user_id
+
+    def known(self, users: Iterable[UserRef], outcome: Outcome | None = None) -> list[UserRef]:
+        """`users` without accounts this run failed to create (skipped: the next run adds them)."""
+        known = []
+        for user in users:
+            if self.user_id(user.id).startswith(PLACEHOLDER):
+                if outcome is not None:
+                    outcome.users[user.id] = (
+                        "skipped",
+                        "skipped: the account was not created; the next run adds it",
+                    )
+                continue
+            known.append(user)
+        return known
 
     def ref(self, user: UserRef) -> str:
-        return f"{self.directory_objects}/{user.id}"
+        return f"{self.directory_objects}/{self.user_id(user.id)}"
 
     def calls(self, change: Change, outcome: Outcome, oid: str | None) -> list[Call]:
         """The requests of one change other than owner and member additions (see `memberships`)."""
         op = change.op
+        if op.startswith("user."):
+            purpose = {"user.create": "create", "user.delete": "delete"}.get(op, "")
+            return [Call(outcome, self.accounts.request(change, oid), purpose=purpose)]
         if op == "group.create" and change.group is not None and change.group.education_class:
             req = GraphRequest("POST", "/education/classes", self.class_body(change))
             return [Call(outcome, req, purpose="create")]
         if op == "group.create":
-            return [Call(outcome, GraphRequest("POST", "/groups", self.group_body(change)), purpose="create")]
+            created = GraphRequest("POST", "/groups", self.group_body(change, outcome))
+            return [Call(outcome, created, purpose="create")]
         if op == "team.create":
             if change.template == "educationClass":
                 team_body = {
@@ -66,7 +102,7 @@ class Requests:
             path = f"/directory/administrativeUnits/{oid}/members/$ref"
             return [
                 Call(outcome, GraphRequest("POST", path, {"@odata.id": self.ref(u)}, idempotent=True), u)
-                for u in change.users
+                for u in self.known(change.users, outcome)
             ]
         if op in ("group.members.remove", "group.owners.remove", "admin_unit.members.remove"):
             if op == "admin_unit.members.remove":
@@ -85,7 +121,7 @@ class Requests:
         outcome.fail(f"unsupported change {op}")
         return []
 
-    def group_body(self, change: Change) -> dict[str, Any]:
+    def group_body(self, change: Change, outcome: Outcome | None = None) -> dict[str, Any]:
         spec = change.group
         assert spec is not None
         unified = spec.type == "microsoft365"
@@ -101,10 +137,11 @@ class Requests:
             body["visibility"] = "Private"
             if spec.behaviour_options:
                 body["resourceBehaviorOptions"] = list(spec.behaviour_options)
-        if change.owners:
-            body["owners@odata.bind"] = [self.ref(u) for u in change.owners]
-        if change.users:
-            body["members@odata.bind"] = [self.ref(u) for u in change.users]
+        owners, members = self.known(change.owners, outcome), self.known(change.users, outcome)
+        if owners:
+            body["owners@odata.bind"] = [self.ref(u) for u in owners]
+        if members:
+            body["members@odata.bind"] = [self.ref(u) for u in members]
         return body
 
     def class_body(self, change: Change) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.apply.lookups import education_refused, settle_create
 from smartsync.engine.apply.memberships import bulk_additions, owners_refused, settle_bulk, verify_uncertain
 from smartsync.engine.apply.outcome import Call, Outcome, Progress, Recorder
@@ -31,6 +32,8 @@ FOLLOW_UP_ROUNDS = 6
 SLICE_REQUESTS = 100
 
 PHASES: tuple[frozenset[str], ...] = (
+    # Accounts first (sync.users), so the groups and units made after them can hold them.
+    frozenset({"user.create", "user.update", "user.enable"}),
     frozenset({"group.create", "admin_unit.create"}),
     frozenset(
         {
@@ -42,10 +45,12 @@ PHASES: tuple[frozenset[str], ...] = (
         }
     ),
     frozenset({"group.owners.remove", "group.members.remove", "admin_unit.members.remove"}),
-    frozenset({"group.delete", "admin_unit.delete", "team.create", "team.archive"}),
+    frozenset(
+        {"group.delete", "admin_unit.delete", "team.create", "team.archive", "user.disable", "user.delete"}
+    ),
 )
 
-CREATIONS = ("group.create", "admin_unit.create")
+CREATIONS = ("group.create", "admin_unit.create", "user.create")
 
 
 class Applier:
@@ -59,9 +64,12 @@ class Applier:
         progress: Progress | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_refusal: Callable[[str, str], None] | None = None,
+        accounts: AccountWrites | None = None,
     ) -> None:
         self.client = client
-        self.requests = Requests(graph_url)
+        self.ids: dict[str, str] = {}
+        self.accounts = accounts or AccountWrites(None)
+        self.requests = Requests(graph_url, self.ids, self.accounts)
         policy = policy or ApplyPolicy()
         self.teams = Teams(client, self.requests, policy, sleep)
         # Starts as the policy says; turned off for the rest of the run when Graph refuses owners in a
@@ -70,7 +78,6 @@ class Applier:
         self.on_refusal = on_refusal
         self.record = record
         self.progress = progress
-        self.ids: dict[str, str] = {}
         self.failed_keys: set[str] = set()
         self.done = 0
         self.total = 0
@@ -162,7 +169,7 @@ class Applier:
                 for call, result in zip(retry, results, strict=True)
                 for f in self._settle(call, result, final=final)
             ]
-        verify_uncertain(self.client, outcomes)
+        verify_uncertain(self.client, self.requests, outcomes)
         return outcomes
 
     def _settle(self, call: Call, result: GraphResult, *, final: bool = False) -> list[Call]:
@@ -208,6 +215,13 @@ class Applier:
             self.failed_keys.add(outcome.change.key)
         if outcome.object_id:
             self.ids[outcome.change.key] = outcome.object_id
+        if outcome.change.op == "user.create":
+            # The password goes to the hand-out file once the account exists, and leaves memory.
+            if outcome.result == "ok" and outcome.object_id:
+                self.accounts.created(outcome.change)
+                self.accounts.flush()
+            else:
+                self.accounts.forget(outcome.change)
         self.done += 1
         if self.record is not None:
             self.record(outcome)

@@ -40,6 +40,8 @@ from smartsync.simulator.tenant import (
 _DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     "users.read": frozenset({"User.Read.All", "User.ReadWrite.All"}) | _DIRECTORY_READ,
+    "users.write": frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"}),
+    "domains.read": frozenset({"Domain.Read.All", "Domain.ReadWrite.All"}) | _DIRECTORY_READ,
     "groups.read": frozenset(
         {"GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All"}
     )
