@@ -43,6 +43,7 @@ from smartsync.simulator.odata import (
     unsupported_query,
 )
 from smartsync.simulator.schema import EntityTypeSchema, entity_type
+from smartsync.simulator.teams_members import TeamsMembers, group_api_change, start_team
 from smartsync.simulator.tenant import (
     AdministrativeUnit,
     EducationClassInfo,
@@ -283,6 +284,8 @@ class GraphApi:
         self.replication_delay = replication_delay
         self.team_provisioning_time = team_provisioning_time
         self._tokens = PageTokens(secrets.token_bytes(32))
+        self.cloud = "global"  # the Teams membership `remove` action exists in the global cloud only
+        self._teams_members = TeamsMembers(self)
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------------------------------ entry
@@ -382,6 +385,8 @@ class GraphApi:
             ("GET", rf"/teams/{seg}", self._get_team),
             ("POST", rf"/teams/{seg}/(archive|unarchive)", self._archive_team),
             ("GET", rf"/teams/{seg}/operations/{seg}", self._get_operation),
+            ("GET", rf"/teams/{seg}/members", self._teams_members.list_members),
+            ("POST", rf"/teams/{seg}/members/(add|remove)", self._teams_members.act),
             ("GET", r"/applications\(appId=([^)]*)\)", self._get_application),
         ]
         return [_Route(method, re.compile(pattern), handler) for method, pattern, handler in table]
@@ -708,6 +713,8 @@ class GraphApi:
             setattr(group, attribute, value)
         group.members.extend(members)
         group.owners.extend(owners)
+        group_api_change(group, "members", members, True, self._now())
+        group_api_change(group, "owners", owners, True, self._now())
         return SimResponse.empty(204)
 
     def _delete_group(
@@ -782,6 +789,7 @@ class GraphApi:
         if object_id in links:
             raise already_exists(relationship)
         links.append(object_id)
+        group_api_change(group, relationship, [object_id], True, self._now())
         return SimResponse.empty(204)
 
     def _remove_group_link(
@@ -801,6 +809,7 @@ class GraphApi:
         if relationship == "owners" and len(links) == 1:
             raise bad_request("The group must have at least one owner, hence this owner cannot be removed.")
         links.remove(object_id)
+        group_api_change(group, relationship, [object_id], False, self._now())
         return SimResponse.empty(204)
 
     def _refuse_link_delete(
@@ -1161,7 +1170,7 @@ class GraphApi:
         self._require(principal, "teams.create")
         self._body(req, "team")
         group = self._team_group(group_id)
-        group.team = Team(ready_at=self._now())
+        group.team = start_team(group, Team(ready_at=self._now()))
         out = {"@odata.context": self._context("teams/$entity"), **self._team_properties(group)}
         return SimResponse.of_json(201, out, {"location": f"{self.base_url}/v1.0/teams/{group.id}"})
 
@@ -1210,7 +1219,7 @@ class GraphApi:
                 "belong to a class",
             )
         now = self._now()
-        group.team = Team(ready_at=now + self.team_provisioning_time, template=template)
+        group.team = start_team(group, Team(ready_at=now + self.team_provisioning_time, template=template))
         operation = self._operation(group.id, "createTeam", now + self.team_provisioning_time)
         return SimResponse.empty(
             202,

@@ -43,6 +43,7 @@ DEFAULT_ROLES = (
     "Team.Create",
     "EduRoster.ReadWrite.All",
     "TeamSettings.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
     "Application.Read.All",
 )
 FAULT_RETRY_AFTER_SIM_SECONDS = 1.0
