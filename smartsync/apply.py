@@ -28,6 +28,7 @@ from smartsync.graph import (
 from smartsync.naming import au_description, group_description
 from smartsync.plan import REFS_PER_REQUEST, Change
 from smartsync.state import UserRef
+from smartsync.teams_members import TeamsMembership, read_results, route
 
 # Follow-up requests (one reference at a time after a refused bulk add, a creation looked up and
 # sent again after a lost answer, the rename after an archive) get this many rounds per phase. A
@@ -128,8 +129,10 @@ class Applier:
         team_poll_seconds: float = 5.0,
         team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        teams: TeamsMembership | None = None,
     ) -> None:
         self.client = client
+        self.teams = teams  # groups whose membership changes go through Teams (teams_members.py)
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -204,6 +207,7 @@ class Applier:
         outcomes: list[Outcome] = []
         calls: list[_Call] = []
         additions: dict[str, list[Outcome]] = {}
+        via_teams: dict[str, list[Outcome]] = {}
         for change in changes:
             outcome = Outcome(change)
             outcomes.append(outcome)
@@ -215,12 +219,17 @@ class Applier:
                 outcome.result, outcome.error = "skipped", f"skipped: {reason}; the next run retries"
                 continue
             outcome.object_id = object_id
+            if self.teams is not None and self.teams.takes(change.op, object_id):
+                via_teams.setdefault(str(object_id), []).append(outcome)
+                continue
             if change.op in ADDITIONS and object_id is not None:
                 additions.setdefault(object_id, []).append(outcome)
                 continue
             calls.extend(self._calls(change, outcome, object_id))
         for object_id, added in additions.items():
             calls.extend(self._bulk_additions(object_id, added))
+        for object_id, routed in via_teams.items():
+            calls.extend(self._teams_calls(object_id, routed))
         results = self.client.batch([c.request for c in calls]) if calls else []
         retry: list[_Call] = []
         for call, result in zip(calls, results, strict=True):
@@ -419,6 +428,25 @@ class Applier:
             calls.append(_Call(parts[0][0], request, purpose="bulk", parts=parts))
         return calls
 
+    def _teams_calls(self, oid: str, outcomes: list[Outcome]) -> list[_Call]:
+        """A team's membership changes: Teams requests, and the references Teams cannot express."""
+        routed = route(self.graph_v1, oid, outcomes, removals=self.teams is not None and self.teams.removals)
+        calls = [
+            _Call(parts[0][0], request, purpose="teams", parts=parts) for request, parts in routed.requests
+        ]
+        calls.extend(self._ref_call(part, rel, user, adding) for part, rel, user, adding in routed.by_group)
+        return calls
+
+    def _ref_call(self, outcome: Outcome, rel: str, user: UserRef, adding: bool) -> _Call:
+        base = f"/groups/{outcome.object_id}/{rel}"
+        if adding:
+            return _Call(
+                outcome,
+                GraphRequest("POST", f"{base}/$ref", {"@odata.id": self._ref(user)}, idempotent=True),
+                user,
+            )
+        return _Call(outcome, GraphRequest("DELETE", f"{base}/{user.id}/$ref"), user)
+
     def _group_body(self, change: Change) -> dict[str, Any]:
         spec = change.group
         assert spec is not None
@@ -525,6 +553,18 @@ class Applier:
             for part, _, user in call.parts:
                 part.fail_user(user, error)
             return []
+        if call.purpose == "teams":
+            follow: list[_Call] = []
+            for (part, rel, user), (verdict, problem) in zip(
+                call.parts, read_results(call.request, result, call.parts), strict=True
+            ):
+                if verdict == "ok":
+                    part.users[user.id] = ("ok", None)
+                elif verdict == "fallback" and not final:
+                    follow.append(self._ref_call(part, rel, user, part.change.op.endswith(".add")))
+                elif problem is not None:
+                    part.fail_user(user, problem)
+            return follow
         if call.user is not None:
             if error is None:
                 outcome.users[call.user.id] = ("ok", None)

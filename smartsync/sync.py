@@ -23,6 +23,7 @@ from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
+from smartsync.teams_members import for_plan as teams_membership_path
 
 FEATURES = ("groups", "admin-units", "teams")
 Progress = Callable[[str, int, int], None]
@@ -168,6 +169,9 @@ def compute_plan(
             f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
+    _, teams_notices = teams_membership_path(config, client, have, plan.changes)
+    if teams_notices:
+        plan = replace(plan, notices=plan.notices + teams_notices)
     return plan, want, have
 
 
@@ -212,7 +216,7 @@ def run_sync(
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> RunResult:
-    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
+    plan, _, have = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
     result = RunResult(
         plan=plan,
@@ -247,6 +251,7 @@ def run_sync(
         team_poll_seconds=config.sync.teams.poll_seconds,
         team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
+        teams=teams_membership_path(config, client, have, plan.changes)[0],
     )
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:
