@@ -1,4 +1,4 @@
-"""Membership changes of groups with a team: through the Teams membership API, or the group API as a fallback."""
+"""Membership changes of groups with a team: the Teams membership API, or the group API as a fallback."""
 
 from __future__ import annotations
 
