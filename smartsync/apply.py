@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from smartsync.graph import (
     GraphClient,
@@ -83,12 +83,16 @@ class Outcome:
     denied: bool = False
     # Users whose failure may hide a success (transient error after the request went out).
     uncertain: set[str] = field(default_factory=set)
+    # The whole change failed in a way that may hide a success (its intent stays open: intents.py).
+    maybe_done: bool = False
 
     def fail(self, error: str | GraphError) -> None:
         self.result = "failed"
         self.error = str(error)
         if isinstance(error, GraphError) and error.status in (401, 403):
             self.denied = True
+        if isinstance(error, GraphError) and _transient(error):
+            self.maybe_done = True
 
     def fail_user(self, user: UserRef, error: GraphError) -> None:
         self.users[user.id] = ("failed", str(error))
@@ -114,6 +118,13 @@ Recorder = Callable[[Outcome], None]
 Progress = Callable[[str, int, int], None]
 
 
+class Intents(Protocol):
+    """Journals each slice's intent before it is sent and closes it after (`intents.IntentLog`)."""
+
+    def before(self, changes: list[Change]) -> str: ...
+    def after(self, slice_id: str, outcomes: list[Outcome]) -> None: ...
+
+
 class Applier:
     def __init__(
         self,
@@ -130,9 +141,11 @@ class Applier:
         team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         teams: TeamsMembership | None = None,
+        intents: Intents | None = None,
     ) -> None:
         self.client = client
         self.teams = teams  # groups whose membership changes go through Teams (teams_members.py)
+        self.intents = intents
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -186,10 +199,12 @@ class Applier:
     def _run_phase(self, changes: list[Change]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         teams: list[Outcome] = []
+        held: list[tuple[str, list[Outcome]]] = []  # intents closed once their teams are finished
         for part in _slices(changes):
             if any(o.denied for o in outcomes):
                 outcomes.extend(self._not_attempted(part))
                 continue
+            intent = self.intents.before(part) if self.intents is not None else None
             done = self._run_slice(part)
             outcomes.extend(done)
             for outcome in done:
@@ -197,10 +212,18 @@ class Applier:
                     teams.append(outcome)  # finished once provisioning is known, below
                 else:
                     self._finish(outcome)
+            if intent is not None and self.intents is not None:
+                if any(o.change.op == "team.create" for o in done):
+                    held.append((intent, done))
+                else:
+                    self.intents.after(intent, done)
         self._retry_new_teams(teams)
         self._wait_for_teams(teams)
         for outcome in teams:
             self._finish(outcome)
+        for intent, done in held:
+            assert self.intents is not None
+            self.intents.after(intent, done)
         return outcomes
 
     def _run_slice(self, changes: list[Change]) -> list[Outcome]:

@@ -197,6 +197,16 @@ class Journal:
             event.setdefault(name, value)
         self._write(event)
 
+    def event(self, name: str, *, run: str | None = None, **fields: Any) -> None:
+        """Another event line: intents and their settling (`intents.py`). `run` files it under an
+        earlier run, e.g. a change found made after that run was interrupted."""
+        event = self._stamp(name)
+        if run is not None:
+            event["run"] = run
+        for key, value in fields.items():
+            event.setdefault(key, value)
+        self._write(event)
+
     def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
@@ -383,6 +393,7 @@ def read_events(
     user: str | None = None,
     group: str | None = None,
     on_warning: Warn | None = None,
+    intents: bool = False,
 ) -> list[dict[str, Any]]:
     """Events of the journal (and its rotated `.1`), oldest first, filtered.
 
@@ -390,7 +401,8 @@ def read_events(
     `run` matches a run id or its prefix. `user` matches the sign-in address case-insensitively;
     `group` a part of the display name or the whole key. With `user` or `group`, the run.start and
     run.end lines are kept only for runs that have a matching change, to show what those runs were.
-    Damaged lines are skipped with a warning, never an exception.
+    Damaged lines are skipped with a warning, never an exception. The `intent` bookkeeping lines
+    (`intents.py`) are left out unless `intents` is set; the changes they settle are ordinary lines.
     """
     warn = on_warning or _log.warning
     lower = _lower_bound(since) if since is not None else None
@@ -407,6 +419,8 @@ def read_events(
             if upper is not None and moment >= upper:
                 continue
             if run and not str(event.get("run", "")).startswith(run):
+                continue
+            if not intents and str(event.get("event", "")).startswith("intent"):
                 continue
             selected.append(event)
 
@@ -450,7 +464,11 @@ def _row(event: dict[str, Any]) -> tuple[str, ...]:
             counts += f"; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
         return (stamp, run, "run.end", "", "", f"{event.get('status', '?')}: {counts}")
     result = str(event.get("result", ""))
-    if event.get("error"):
+    if event.get("reconciled") == "applied":
+        result += (
+            f": found made by run {event.get('reconciled_by', '?')} (this run stopped or lost the answer)"
+        )
+    elif event.get("error"):
         result += f": {event['error']}"
     group = event.get("group") or event.get("key") or ""
     return (stamp, run, str(event.get("op", kind)), str(group), str(event.get("user") or ""), result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
 
 from smartsync.apply import Applier, Outcome
@@ -18,6 +19,7 @@ from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
+from smartsync.intents import IntentLog, reconcile
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
@@ -30,6 +32,8 @@ Progress = Callable[[str, int, int], None]
 
 
 class ChangeJournal(Protocol):
+    path: Path
+
     def start_run(self, run_id: str, config_path: str, dry_run: bool) -> None: ...
     def change(
         self,
@@ -44,6 +48,7 @@ class ChangeJournal(Protocol):
         **extra: Any,
     ) -> None: ...
     def end_run(self, status: str, summary: dict[str, int], warnings: list[str] | None = None) -> None: ...
+    def event(self, name: str, *, run: str | None = None, **fields: Any) -> None: ...
 
 
 @dataclass
@@ -230,6 +235,11 @@ def run_sync(
         return result
     if journal is not None:
         journal.start_run(run_id, config_path, dry_run)
+        # Before anything is applied: settle what interrupted runs left open (intents.py).
+        groups, units, _ = select_features(config, only)
+        settled = reconcile(journal.path, journal, run_id, have, groups=groups, units=units).message()
+        if settled:
+            result.warnings.append(settled)
     if refusal is not None and not force:
         if journal is not None:
             journal.end_run("refused", plan.summary(), [refusal.message])
@@ -252,6 +262,7 @@ def run_sync(
         team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
         teams=teams_membership_path(config, client, have, plan.changes)[0],
+        intents=IntentLog(journal) if journal is not None else None,
     )
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:
