@@ -33,8 +33,9 @@ ROTATE_BYTES = 50 * 1024 * 1024
 RUN_STATUSES = ("ok", "partial", "failed", "refused")
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
-# The first line is read only to find its time; a longer one is damaged and triggers a prune.
+# The first line is read only to find its time, from its start when it is longer than this.
 _FIRST_LINE_LIMIT = 64 * 1024
+_LEADING_TIME = re.compile(rb'^\{"time":"([0-9T:Z+-]{10,30})"')
 
 Warn = Callable[[str], None]
 
@@ -257,7 +258,9 @@ def _first_line_time(path: Path) -> tuple[bool, datetime | None]:
     try:
         event = json.loads(first)
     except ValueError:
-        return True, None
+        # An intent line can outgrow the limit; every line starts with its time, so read that.
+        stamp = _LEADING_TIME.match(first)
+        return True, _parse_line_time({"time": stamp.group(1).decode()}) if stamp else None
     return True, _parse_line_time(event) if isinstance(event, dict) else None
 
 

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         tally.objects += outcome.objects
         tally.lost += len(outcome.problems) + outcome.unmanaged_changed
         tally.duplicated += len(outcome.duplicates)
+        tally.journal_gaps["kills"] = tally.journal_gaps.get("kills", 0) + outcome.journal_gaps
         if outcome.problems or outcome.duplicates:
             tally.notes.append(
                 f"kill after {kill_after} writes: {outcome.problems[:3]} {outcome.duplicates[:3]}"
