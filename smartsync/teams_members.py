@@ -80,8 +80,9 @@ def choose(
     if not teams_enabled or not team_keys:
         return None, ()
     groups = len({c.key for c in affected})
-    added = sum(len(c.users) for c in affected if c.op in ADD_OPS)
-    removed = sum(len(c.users) for c in affected if c.op in REMOVE_OPS)
+    # People, not references: a new teacher is one person added (as owner and member).
+    added = len({(c.key, u.id) for c in affected if c.op in ADD_OPS for u in c.users})
+    removed = len({(c.key, u.id) for c in affected if c.op in REMOVE_OPS for u in c.users})
     what = f"{groups} group{'s' if groups != 1 else ''} with a team ({added} added, {removed} removed)"
     if PERMISSION not in granted:
         if not affected:
