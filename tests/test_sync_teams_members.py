@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Tenant, tenant
+from test_reliability_support import read_journal
 
 from smartsync.demo import demo_seed, user_id_for
 from smartsync.roster import Group, Membership, Person, Roster
@@ -139,3 +140,50 @@ def test_a_member_who_becomes_a_teacher_is_promoted_through_the_group_api(tmp_pa
         assert writes_to(t, gid, mark) == [("POST", f"/v1.0/groups/{gid}/owners/$ref")]
         assert set(the_class(t)["owners"]) == ids("S1", "S2")
         assert t.sync(promoted).plan.changes == ()
+
+
+def test_teams_answers_per_person_and_one_failure_fails_only_that_person(tmp_path: Path) -> None:
+    with tenant(tmp_path, FIRST, missing_every=None) as t:
+        assert t.sync(FIRST).status == "ok"
+        # L5's account is deleted after smartsync read the users and before it applies.
+        gone = user_id_for("L5")
+        real_handle = t.sim.api.handle
+
+        def handle(req: Any, principal: Any) -> Any:
+            if req.path.endswith("/members/add"):
+                t.sim.state.users.pop(gone, None)
+            return real_handle(req, principal)
+
+        t.sim.api.handle = handle  # type: ignore[method-assign]
+        second = t.sync(SECOND)
+        assert second.status == "partial"
+        (failed,) = second.failed
+        assert failed.change.op == "group.members.add"
+        assert {u: r for u, (r, _) in failed.users.items()} == {
+            user_id_for("L4"): "ok",
+            user_id_for("S2"): "ok",
+            gone: "failed",
+        }
+        assert "NotFound" in (failed.users[gone][1] or "")
+        group = the_class(t)
+        assert set(group["members"]) == ids("L2", "L3", "L4", "S1", "S2")
+        lines = [e for e in read_journal(t.config.journal.path) if e.get("user") == "learner5@nfa.example"]
+        assert lines[-1]["result"] == "failed"
+
+
+def test_a_team_that_teams_cannot_find_falls_back_to_the_group_api(tmp_path: Path) -> None:
+    with tenant(tmp_path, FIRST, missing_every=None) as t:
+        assert t.sync(FIRST).status == "ok"
+        group = t.sim.state.groups[the_class(t)["id"]]
+        # Entra still says the group is a team, Teams does not know it (deleted in Teams, say).
+        group.team = None
+        group.resource_provisioning_options.append("Team")
+        mark = len(t.sim.request_log)
+        second = t.sync(SECOND)
+        assert second.status == "ok", [(o.change.op, o.error) for o in second.failed]
+        refused = [
+            r for r in t.sim.request_log[mark:] if r.path.endswith(("/members/add", "/members/remove"))
+        ]
+        assert refused and all(r.status == 404 for r in refused)
+        assert set(the_class(t)["members"]) == ids("L2", "L3", "L4", "L5", "S1", "S2")
+        assert set(the_class(t)["owners"]) == ids("S1", "S2")
