@@ -3,8 +3,8 @@
 `GraphApi.handle` answers one Graph request (never `$batch`, which is split up before it gets here)
 from a `TenantState`, with the status codes, headers and bodies Microsoft documents: users, groups and
 their members and owners, education classes, administrative units, deleted items, teams and their
-asynchronous operations, and the app registration's credentials. Permissions come from the caller's
-application roles (`PERMISSIONS` is the one table of them).
+asynchronous operations and membership (`teams_members.py`), and the app registration's credentials.
+Permissions come from the caller's application roles (`PERMISSIONS` is the one table of them).
 
 Choices where Graph's behaviour is not documented exactly:
 - `DELETE /groups/{id}/members/{oid}` (and owners, and administrative-unit members) without `/$ref`
