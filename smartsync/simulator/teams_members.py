@@ -13,7 +13,8 @@ A team's membership as Teams shows it is kept apart from its group's members and
   after `MEMBER_LAG_SECONDS` (Microsoft: up to 2 h for owners, 24-48 h for members).
 
 `GET /teams/{id}/members` lists the team as Teams shows it at the simulated time. Each request costs
-what any write (or read) costs in `throttle.py`, whatever its number of values.
+what any write (or read) costs in `throttle.py`, whatever its number of values, and one team takes
+at most 4 of them a second from one app (the Teams service limits).
 
 Choices where Graph's behaviour is not documented exactly:
 - Adding a user who is already in the team with the same role succeeds and changes nothing; adding an

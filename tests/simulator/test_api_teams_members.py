@@ -9,7 +9,7 @@ from graph_harness import ALL_ROLES, error_of, make_tenant, ref
 
 from smartsync.simulator import Simulator
 from smartsync.simulator.teams_members import MEMBER_LAG_SECONDS, OWNER_LAG_SECONDS
-from smartsync.simulator.throttle import request_cost
+from smartsync.simulator.throttle import Throttle, request_cost
 
 
 def value(user: str, *, owner: bool = False, roles: bool = True) -> dict[str, Any]:
@@ -197,9 +197,17 @@ def test_teams_api_change_is_not_undone_by_a_slower_group_change() -> None:
     assert u[1] not in team_view(tenant, team_id)[0]
 
 
-def test_a_request_costs_one_write_whatever_its_size() -> None:
-    assert request_cost("POST", "/v1.0/teams/abc/members/add", {}).writes == 1
-    assert request_cost("POST", "/v1.0/teams/abc/members/remove", {}).ru == 1
+def test_a_request_costs_one_write_whatever_its_size_and_one_team_takes_four_a_second() -> None:
+    add = request_cost("POST", "/v1.0/teams/abc/members/add", {})
+    assert (add.ru, add.writes) == (1, 1)
+    remove = request_cost("POST", "/v1.0/teams/abc/members/remove", {})
+    assert (remove.ru, remove.writes) == (1, 1)
+    throttle = Throttle()
+    assert [throttle.admit("app", add, 100.0, 1000) for _ in range(4)] == [0.0] * 4
+    assert throttle.admit("app", remove, 100.0, 1000) > 0.0  # the same team, the same second
+    other = request_cost("POST", "/v1.0/teams/xyz/members/add", {})
+    assert throttle.admit("app", other, 100.0, 1000) == 0.0
+    assert throttle.admit("app", add, 101.0, 1000) == 0.0
 
 
 def test_state_dump_keeps_the_team_view() -> None:
