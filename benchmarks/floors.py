@@ -3,8 +3,11 @@
 Writes: a group creation carries up to 20 owners and members (an education class is created empty,
 DESIGN §7), every further 20 owner or member additions to one group are one `PATCH`, and every
 removal, administrative-unit membership change, update, deletion, team creation and archive is one
-write. Reads: a full read of what smartsync manages, each list with `$select` at its cheapest, 999
-to a page. Time: writes at 3,000 per 150 s (20 a second), resource units at the tenant's rate.
+write. For a group that had a team before the run, membership changes go through the Teams
+membership API: one request per 200 people added (owners and members together, an owner being a
+member too) and one per 20 people removed (DESIGN §9). Reads: a full read of what smartsync
+manages, each list with `$select` at its cheapest, 999 to a page. Time: writes at 3,000 per 150 s
+(20 a second), resource units at the tenant's rate.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartsync.engine.plan import REFS_PER_REQUEST, Change
+from smartsync.simulator.resources.team_members import MAX_ADD_VALUES, MAX_REMOVE_VALUES
 from smartsync.simulator.throttle import RU_WINDOW_SECONDS, WRITE_LIMIT, WRITE_WINDOW_SECONDS, ru_limit_for
 
 PAGE_SIZE = 999
@@ -28,6 +32,7 @@ RU_OWNERS_PAGE = 1
 RU_UNITS_PAGE = 1
 RU_UNIT_MEMBERS_PAGE = 1
 ADDS = frozenset({"group.members.add", "group.owners.add"})
+TEAM_REMOVALS = frozenset({"group.members.remove", "group.owners.remove"})
 ONE_PER_USER = frozenset(
     {"group.members.remove", "group.owners.remove", "admin_unit.members.add", "admin_unit.members.remove"}
 )
@@ -45,13 +50,16 @@ class Floor:
         return {"floor_writes": self.writes, "floor_ru": self.ru, "floor_seconds": round(self.seconds, 1)}
 
 
-def floor_writes(changes: Iterable[Change]) -> int:
-    """The fewest Graph writes that carry out these changes."""
+def floor_writes(changes: Iterable[Change], team_ids: frozenset[str] = frozenset()) -> int:
+    """The fewest Graph writes that carry out these changes; `team_ids` are the groups that have a team."""
     writes = 0
     refs_to_add: dict[str, int] = defaultdict(int)
     created_with_room: dict[str, int] = {}
+    team_people: dict[tuple[str, bool], set[str]] = defaultdict(set)  # (group, adding) -> user ids
     for change in changes:
-        if change.op == "group.create":
+        if change.object_id in team_ids and change.op in ADDS | TEAM_REMOVALS:
+            team_people[(change.key, change.op in ADDS)].update(u.id for u in change.users)
+        elif change.op == "group.create":
             writes += 1
             education = change.group is not None and change.group.education_class
             created_with_room[change.key] = 0 if education else REFS_PER_REQUEST
@@ -64,7 +72,14 @@ def floor_writes(changes: Iterable[Change]) -> int:
             writes += 1
     for key, refs in refs_to_add.items():
         writes += math.ceil(max(0, refs - created_with_room.get(key, 0)) / REFS_PER_REQUEST)
+    for (_, adding), people in team_people.items():
+        writes += math.ceil(len(people) / (MAX_ADD_VALUES if adding else MAX_REMOVE_VALUES))
     return writes
+
+
+def team_ids_of(state: Mapping[str, Any]) -> frozenset[str]:
+    """The groups of a state dump that have a team."""
+    return frozenset(str(g["id"]) for g in state.get("groups") or [] if g.get("team"))
 
 
 def _pages(count: int) -> int:
@@ -88,7 +103,7 @@ def floor_read_ru(state: Mapping[str, Any], prefix: str = "smartsync") -> int:
 
 def floor_for(changes: Iterable[Change], state_before: Mapping[str, Any]) -> Floor:
     """The floor of one run: its plan's writes, a full read of the tenant as it was, and the time needed."""
-    writes = floor_writes(changes)
+    writes = floor_writes(changes, team_ids_of(state_before))
     read_ru = floor_read_ru(state_before)
     ru_per_second = ru_limit_for(len(state_before.get("users") or [])) / RU_WINDOW_SECONDS
     ru = read_ru + writes

@@ -39,6 +39,10 @@ PERMISSIONS_BY_FEATURE: dict[str, tuple[str, ...]] = {
     "accounts (sync.users)": ("User.ReadWrite.All", "Domain.Read.All"),
 }
 OPTIONAL = {"Application.Read.All": "secret and certificate expiry warnings"}
+# Optional for teams: membership changes of groups with a team through the Teams membership API,
+# which reach Teams in minutes; without it they go through the group API and take hours.
+TEAMS_MEMBERSHIP = "TeamMember.ReadWrite.All"
+OPTIONAL_FOR_TEAMS = {TEAMS_MEMBERSHIP: "membership changes that reach Teams in minutes (teams)"}
 
 # Broader permissions that also grant a required one (so a school that granted them is not blocked).
 # Graph accepts Group.ReadWrite.All and Directory.ReadWrite.All for creating and archiving teams only
@@ -73,6 +77,11 @@ def enabled_features(config: Config) -> list[str]:
     if config.sync.users is not None:
         features.append("accounts (sync.users)")
     return features
+
+
+def optional_permissions(config: Config) -> dict[str, str]:
+    """Permissions the enabled features use when granted and do without otherwise, with what they give."""
+    return {**OPTIONAL, **(OPTIONAL_FOR_TEAMS if config.sync.teams.enabled else {})}
 
 
 def required_permissions(config: Config) -> dict[str, list[str]]:
@@ -144,11 +153,13 @@ class RoleComparison:
         return out
 
 
-def compare_roles(granted: Iterable[str], required: Mapping[str, list[str]]) -> RoleComparison:
+def compare_roles(
+    granted: Iterable[str], required: Mapping[str, list[str]], optional: Mapping[str, str] = OPTIONAL
+) -> RoleComparison:
     have = set(granted)
     missing: dict[str, list[str]] = {}
     stand_ins: dict[str, str] = {}
-    wanted = {**{p: list(f) for p, f in required.items()}, **{p: [] for p in OPTIONAL if p not in required}}
+    wanted = {**{p: list(f) for p, f in required.items()}, **{p: [] for p in optional if p not in required}}
     for permission, features in wanted.items():
         if permission in have:
             continue
@@ -158,7 +169,7 @@ def compare_roles(granted: Iterable[str], required: Mapping[str, list[str]]) -> 
             stand_ins[permission] = next((b for b in covering if b in required), covering[0])
         elif permission in required:
             missing[permission] = features
-    known = set(required) | set(OPTIONAL) | set(stand_ins.values())
+    known = set(required) | set(optional) | set(stand_ins.values())
     unused = sorted(r for r in have if r not in known)
     return RoleComparison(missing, stand_ins, unused)
 
@@ -181,6 +192,7 @@ class CredentialReport:
     missing: dict[str, list[str]] = field(default_factory=dict)
     stand_ins: dict[str, str] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
+    optional: dict[str, bool] = field(default_factory=dict)  # optional permission -> granted
     credentials: list[Credential] = field(default_factory=list)
     expiry_known: bool = False
     problems: list[str] = field(default_factory=list)
@@ -195,6 +207,7 @@ class CredentialReport:
             "missing": [{"permission": p, "needed_by": f} for p, f in self.missing.items()],
             "stand_ins": [{"permission": p, "granted_instead": b} for p, b in self.stand_ins.items()],
             "unused": self.unused,
+            "optional": [{"permission": p, "granted": g} for p, g in self.optional.items()],
             "expiry_known": self.expiry_known,
             "credentials": [
                 {
@@ -221,6 +234,7 @@ def sign_in_failure(code: str | None, message: str, *, signed_in: bool = False) 
         "missing": [],
         "stand_ins": [],
         "unused": [],
+        "optional": [],
         "expiry_known": False,
         "credentials": [],
         "problems": [message],
@@ -332,7 +346,8 @@ def check(
     now = now or datetime.now(UTC)
     granted = sorted(set(roles))
     required = required_permissions(config)
-    roles_vs_needs = compare_roles(granted, required)
+    optional = optional_permissions(config)
+    roles_vs_needs = compare_roles(granted, required, optional)
     report = CredentialReport(
         ok=not roles_vs_needs.missing,
         granted=granted,
@@ -356,6 +371,13 @@ def check(
                 f"{narrow} is not granted; {covering} covers it for now, but Graph accepts that only for "
                 f"backward compatibility. Grant {narrow} (with admin consent)."
             )
+    if TEAMS_MEMBERSHIP in optional and TEAMS_MEMBERSHIP not in granted:
+        report.warnings.append(
+            f"{TEAMS_MEMBERSHIP} is not granted (optional): membership changes of groups that have a team go "
+            "through the group API and take hours to reach Teams (owners up to 2 h, members up to 48 h). "
+            "Grant it for changes that reach Teams in minutes. " + _grant_advice(TEAMS_MEMBERSHIP)
+        )
+    report.optional = {p: p in granted for p in optional}
     if roles_vs_needs.unused:
         report.warnings.append(
             f"Granted but never used by the enabled features: {', '.join(roles_vs_needs.unused)}. Remove "

@@ -37,6 +37,7 @@ DEMO_ROLES = [
     "Team.Create",
     "TeamSettings.ReadWrite.All",
     "EduRoster.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
 ]
 MISSING_EVERY = 97  # every 97th roster person has no Entra account: shows the unmatched warnings
 # The simulated clock runs 100 times faster than real time: Graph's quotas still bind (Teams allows

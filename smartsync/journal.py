@@ -34,8 +34,9 @@ ROTATE_BYTES = 50 * 1024 * 1024
 RUN_STATUSES = ("ok", "partial", "failed", "refused")
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
-# The first line is read only to find its time; a longer one is damaged and triggers a prune.
+# The first line is read only to find its time, from its start when it is longer than this.
 _FIRST_LINE_LIMIT = 64 * 1024
+_LEADING_TIME = re.compile(rb'^\{"time":"([0-9T:Z+-]{10,30})"')
 
 Warn = Callable[[str], None]
 
@@ -200,6 +201,16 @@ class Journal:
             event.setdefault(name, value)
         self._write(event)
 
+    def event(self, name: str, *, run: str | None = None, **fields: Any) -> None:
+        """Another event line: intents and their settling (`intents.py`). `run` files it under an
+        earlier run, e.g. a change found made after that run was interrupted."""
+        event = self._stamp(name)
+        if run is not None:
+            event["run"] = run
+        for key, value in fields.items():
+            event.setdefault(key, value)
+        self._write(event)
+
     def end_run(
         self,
         status: str,
@@ -260,7 +271,9 @@ def _first_line_time(path: Path) -> tuple[bool, datetime | None]:
     try:
         event = json.loads(first)
     except ValueError:
-        return True, None
+        # An intent line can outgrow the limit; every line starts with its time, so read that.
+        stamp = _LEADING_TIME.match(first)
+        return True, _parse_line_time({"time": stamp.group(1).decode()}) if stamp else None
     return True, _parse_line_time(event) if isinstance(event, dict) else None
 
 
@@ -397,6 +410,7 @@ def read_events(
     user: str | None = None,
     group: str | None = None,
     on_warning: Warn | None = None,
+    intents: bool = False,
 ) -> list[dict[str, Any]]:
     """Events of the journal (and its rotated `.1`), oldest first, filtered.
 
@@ -404,7 +418,8 @@ def read_events(
     `run` matches a run id or its prefix. `user` matches the sign-in address case-insensitively;
     `group` a part of the display name or the whole key. With `user` or `group`, the run.start and
     run.end lines are kept only for runs that have a matching change, to show what those runs were.
-    Damaged lines are skipped with a warning, never an exception.
+    Damaged lines are skipped with a warning, never an exception. The `intent` bookkeeping lines
+    (`intents.py`) are left out unless `intents` is set; the changes they settle are ordinary lines.
     """
     warn = on_warning or _log.warning
     lower = _lower_bound(since) if since is not None else None
@@ -421,6 +436,8 @@ def read_events(
             if upper is not None and moment >= upper:
                 continue
             if run and not str(event.get("run", "")).startswith(run):
+                continue
+            if not intents and str(event.get("event", "")).startswith("intent"):
                 continue
             selected.append(event)
 
@@ -483,7 +500,11 @@ def _row(event: dict[str, Any]) -> tuple[str, ...]:
             counts += f"; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
         return (stamp, run, "run.end", "", "", "", "", f"{event.get('status', '?')}: {counts}")
     result = str(event.get("result", ""))
-    if event.get("error"):
+    if event.get("reconciled") == "applied":
+        result += (
+            f": found made by run {event.get('reconciled_by', '?')} (this run stopped or lost the answer)"
+        )
+    elif event.get("error"):
         result += f": {event['error']}"
     key, group = str(event.get("key") or ""), str(event.get("group") or "")
     user = str(event.get("user") or "")

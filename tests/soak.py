@@ -8,7 +8,8 @@ Three kinds of round, each on a fresh simulated tenant:
   serve`, then rerun.
 
 A round "loses" what still differs from the roster after its reruns, and "duplicates" any managed
-object that exists twice. The last line is the summary the README quotes:
+object that exists twice. Then one more fault-free run reconciles the journal (intents), and every
+change the tenant holds must have its `ok` journal line. The last line is the summary the README quotes:
 `soak: N runs, N faults injected, N objects, 0 lost, 0 duplicated`; the exit status is 1 when
 anything was lost or duplicated.
 
@@ -67,6 +68,9 @@ class Tally:
         self.lost += len(problems)
         self.duplicated += len(twice)
         self.objects += actual_picture(state).objects()
+        # What the last run left uncertain (or a crash left unrecorded) is settled by the next run.
+        sync_counting(t, roster, self)
+        state = t.state()
         gaps = len(journal_gaps(state, read_journal(t.config.journal.path)))
         self.journal_gaps[kind] = self.journal_gaps.get(kind, 0) + gaps
         if unmanaged_snapshot(state) != before:
@@ -163,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         tally.objects += outcome.objects
         tally.lost += len(outcome.problems) + outcome.unmanaged_changed
         tally.duplicated += len(outcome.duplicates)
+        tally.journal_gaps["kills"] = tally.journal_gaps.get("kills", 0) + outcome.journal_gaps
         if outcome.problems or outcome.duplicates:
             tally.notes.append(
                 f"kill after {kill_after} writes: {outcome.problems[:3]} {outcome.duplicates[:3]}"
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in tally.notes[:20]:
         print(f"  note: {note}")
     gaps = ", ".join(f"{kind} {n}" for kind, n in tally.journal_gaps.items())
-    print(f"applied changes without an ok journal line (known issue, see docs/reliability.md): {gaps}")
+    print(f"applied changes without an ok journal line once the next run has reconciled: {gaps}")
     print(f"elapsed {time.monotonic() - started:.0f} s")
     print(
         f"soak: {tally.runs} runs, {tally.faults} faults injected, {tally.objects} objects, "

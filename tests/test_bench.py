@@ -51,6 +51,19 @@ def test_floor_writes_follow_the_graph_cost_model() -> None:
     assert floor_writes(changes) == 2 + 3 + 3 + 4 + 1 + 1
 
 
+def test_floor_writes_of_a_team_count_one_request_per_200_added_and_20_removed() -> None:
+    changes = [
+        Change("group.members.add", "team", object_id="g1", users=refs(230)),
+        Change("group.owners.add", "team", object_id="g1", users=refs(2, "t")),
+        Change("group.members.remove", "team", object_id="g1", users=refs(25, "old")),
+        Change("group.owners.remove", "team", object_id="g1", users=refs(1, "old")),
+    ]
+    # 232 people added: two requests; 25 people removed (one of them also an owner): two requests.
+    assert floor_writes(changes, frozenset({"g1"})) == 2 + 2
+    # The same changes to a group without a team: 12 PATCHes of 20, then one write per removal.
+    assert floor_writes(changes) == 12 + 26
+
+
 def test_floor_read_ru_counts_pages_with_select() -> None:
     state = {
         "users": [{"id": str(i)} for i in range(1000)],  # two pages of 999, 1 RU each

@@ -102,7 +102,12 @@ def test_plan_run_and_rerun_through_the_real_cli(tmp_path: Path, server: Running
     assert result["changes"] == [] and result["dry_run"] is False and result["status"] == "ok"
 
     journal = [json.loads(line) for line in (tmp_path / "log" / "changes.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in journal if e["event"] != "change"] == ["run.start", "run.end"] * 2
+    runs = [e["event"] for e in journal if not e["event"].startswith(("change", "intent"))]
+    assert runs == ["run.start", "run.end"] * 2
+    # Every intent the first run wrote before sending a slice was closed once its outcomes were journaled.
+    intents = [e for e in journal if e["event"] == "intent"]
+    closed = [e for e in journal if e["event"] == "intent.done"]
+    assert intents and len(closed) == len(intents) and not any(e.get("open") for e in closed)
     adds = [e for e in journal if e["event"] == "change" and e["op"] == "group.members.add"]
     assert adds and all(e["user"] and e["object_id"] and e["result"] == "ok" for e in adds)
     assert oct((tmp_path / "log" / "changes.jsonl").stat().st_mode & 0o777) == "0o600"

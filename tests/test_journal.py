@@ -326,3 +326,16 @@ def test_parse_when_accepts_dates_times_and_ages() -> None:
     assert parse_when("2w", now) == now - timedelta(days=14)
     with pytest.raises(ValueError, match="2026-11-26T04:00"):
         parse_when("last tuesday")
+
+
+def test_a_first_line_longer_than_the_read_limit_is_dated_from_its_start(tmp_path: Path) -> None:
+    from smartsync.journal import _needs_prune
+
+    path = tmp_path / "changes.jsonl"
+    now = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+    users = [[f"pupil{n}@school.example", f"id-{n}"] for n in range(3000)]  # an intent line of ~120 KB
+    recent = {"time": "2026-11-20T04:00:00Z", "run": "r", "event": "intent", "slice": "1", "changes": users}
+    path.write_text(json.dumps(recent, separators=(",", ":")) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 64 * 1024
+    assert not _needs_prune(path, 400, now)
+    assert _needs_prune(path, 3, now)

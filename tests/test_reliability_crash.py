@@ -127,6 +127,8 @@ def test_the_cli_killed_with_sigkill_during_apply_converges_on_the_next_run(
     assert outcome.duplicates == []
     assert not outcome.unmanaged_changed
     assert outcome.objects > 10
+    # What the killed process made without journaling it, the rerun reconciled from its intents.
+    assert outcome.journal_gaps == 0
     events = read_journal(tmp_path / "journal" / "changes.jsonl")
     # The killed run never wrote its end line; the run after it did, and its changes are all there.
     ends = [e["status"] for e in events if e.get("event") == "run.end"]

@@ -67,7 +67,8 @@ def test_every_fault_kind_converges_within_two_runs_with_nothing_lost_or_doubled
 
 
 class LoseThenRefuse(httpx.BaseTransport):
-    """The first `$batch` adding members is applied and its answer lost; every retry of it gets 503."""
+    """The first `$batch` adding members (to a group, or to a team) is applied and its answer lost;
+    every retry of it gets 503."""
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self.inner = inner
@@ -75,7 +76,7 @@ class LoseThenRefuse(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.content if request.url.path.endswith("/$batch") else b""
-        if self.target is None and b"members@odata.bind" in body:
+        if self.target is None and (b"members@odata.bind" in body or b"/members/add" in body):
             self.target = body[body.index(b'"url"') :][:80]
             self.inner.handle_request(request)
             raise httpx.RemoteProtocolError("connection dropped", request=request)

@@ -347,6 +347,8 @@ class KillOutcome:
     duplicates: list[str]
     unmanaged_changed: bool
     objects: int
+    # Changes the tenant holds without an `ok` journal line once the reruns have reconciled.
+    journal_gaps: int = 0
 
 
 def writes_logged(log: Path) -> int:
@@ -405,4 +407,5 @@ def sigkill_round(folder: Path, roster: Roster, kill_after_writes: int) -> KillO
             duplicates(state),
             unmanaged_snapshot(state) != before,
             actual_picture(state).objects(),
+            len(journal_gaps(state, read_journal(config.journal.path))),
         )

@@ -245,3 +245,16 @@ def test_another_expiring_secret_not_in_use_is_not_warned_about(tmp_path: Path) 
 
     assert document["ok"] is True and document["warnings"] == []
     assert [c["in_use"] for c in document["credentials"]] == [True, False]
+
+
+def test_without_the_teams_membership_permission_the_check_passes_with_a_warning(tmp_path: Path) -> None:
+    roles = [r for r in LEAST_PRIVILEGE if r != "TeamMember.ReadWrite.All"]
+    with https_simulator(tmp_path, app_seed(roles=roles)) as server:
+        config = write_config(tmp_path, server.base_url, server.ca_cert)
+        result = invoke(config, "check-credentials", "--json")
+
+    document = json.loads(result.stdout)
+    assert result.exit_code == 0 and document["ok"] is True and document["missing"] == []
+    assert {"permission": "TeamMember.ReadWrite.All", "granted": False} in document["optional"]
+    (warning,) = [w for w in document["warnings"] if "TeamMember.ReadWrite.All" in w]
+    assert "optional" in warning and "take hours to reach Teams" in warning

@@ -16,6 +16,7 @@ from smartsync.credentials import (
     compare_roles,
     expiry_warnings,
     key_thumbprints,
+    optional_permissions,
     required_permissions,
 )
 
@@ -151,3 +152,18 @@ def test_expiry_warnings(credential: Credential, problems: int, warnings: int) -
 def test_days_left_are_rounded_up_so_a_warning_never_says_zero_days() -> None:
     _problems, warnings = expiry_warnings([cred(9.2), cred(0.5)], NOW)
     assert "(in 10 days)" in warnings[0] and "(in 1 day)" in warnings[1]
+
+
+def test_the_teams_membership_permission_is_optional_and_only_for_teams() -> None:
+    with_teams = config()
+    assert "TeamMember.ReadWrite.All" not in required_permissions(with_teams)
+    assert "TeamMember.ReadWrite.All" in optional_permissions(with_teams)
+    granted = [*required_permissions(with_teams), "TeamMember.ReadWrite.All"]
+    assert (
+        compare_roles(granted, required_permissions(with_teams), optional_permissions(with_teams)).unused
+        == []
+    )
+    no_teams = config(sync={"teams": {"enabled": False}})
+    assert "TeamMember.ReadWrite.All" not in optional_permissions(no_teams)
+    comparison = compare_roles(granted, required_permissions(no_teams), optional_permissions(no_teams))
+    assert "TeamMember.ReadWrite.All" in comparison.unused

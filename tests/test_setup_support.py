@@ -36,6 +36,7 @@ LEAST_PRIVILEGE = [
     "Team.Create",
     "TeamSettings.ReadWrite.All",
     "EduRoster.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
     "Application.Read.All",
 ]
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")

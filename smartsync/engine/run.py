@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any, Protocol
 
 from smartsync.config import Config
@@ -21,11 +22,13 @@ from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_wind
 from smartsync.engine.cohorts import cohort_losses, in_rollover
 from smartsync.engine.desired import UserDirectory, build_desired
 from smartsync.engine.facts import object_facts, people_names
+from smartsync.engine.intents import IntentLog, reconcile
 from smartsync.engine.naming import academic_year_of_key
 from smartsync.engine.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.engine.safety import Refusal, check
 from smartsync.engine.schools import select_schools
 from smartsync.engine.state import ActualState, DesiredState, UserRef
+from smartsync.engine.team_members import for_plan as teams_membership_path
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
 from smartsync.handout import Handout, HandoutInfo, handout_path, prune_handouts
@@ -37,6 +40,8 @@ Progress = Callable[[str, int, int], None]
 
 
 class ChangeJournal(Protocol):
+    path: Path
+
     def start_run(self, run_id: str, config_path: str, dry_run: bool) -> None: ...
     def change(
         self,
@@ -58,6 +63,7 @@ class ChangeJournal(Protocol):
         *,
         written: int | None = None,
     ) -> None: ...
+    def event(self, name: str, *, run: str | None = None, **fields: Any) -> None: ...
 
 
 @dataclass
@@ -224,6 +230,9 @@ def compute_plan(
             f"year starts (year.start {config.year.start}); the first run from then on applies them.",
             frozen,
         )
+    _, teams_notices = teams_membership_path(config, client, have, plan.changes)
+    if teams_notices:
+        plan = replace(plan, notices=plan.notices + teams_notices)
     # What the report needs beyond the changes: each object's year group and people's names.
     plan = replace(
         plan,
@@ -290,7 +299,7 @@ def run_sync(
     stop = blocking_refusal(config, learned)
     if stop is not None:
         raise stop
-    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
+    plan, _, have = compute_plan(config, roster, client, only=only, progress=progress, today=today)
     refusal = check(plan, config.safety)
     missing = missing_for_plan(granted_roles, plan.changes) if granted_roles is not None else {}
     if missing and dry_run:
@@ -316,6 +325,11 @@ def run_sync(
         return result
     if journal is not None:
         journal.start_run(run_id, config_path, dry_run)
+        # Before anything is applied: settle what interrupted runs left open (intents.py).
+        groups, units, _ = select_features(config, only)
+        settled = reconcile(journal.path, journal, run_id, have, groups=groups, units=units).message()
+        if settled:
+            result.warnings.append(settled)
     if refusal is not None and not force:
         if journal is not None:
             journal.end_run("refused", plan.summary(), [refusal.message], written=0)
@@ -350,6 +364,8 @@ def run_sync(
         on_refusal=refused,
         **({"sleep": sleep} if sleep is not None else {}),
         accounts=AccountWrites(handout),
+        team_members=teams_membership_path(config, client, have, plan.changes)[0],
+        intents=IntentLog(journal) if journal is not None else None,
     )
     try:
         result.outcomes = applier.apply(plan.changes)

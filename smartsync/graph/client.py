@@ -225,6 +225,16 @@ class GraphClient:
         for hook in self._close_hooks:
             hook()
 
+    def granted_roles(self) -> frozenset[str]:
+        """The application permissions in the current token's `roles` claim (empty when unreadable)."""
+        from smartsync.graph.auth import decode_jwt_claims
+
+        try:
+            roles = decode_jwt_claims(self._token()).get("roles") or []
+        except (ValueError, TypeError, GraphError):
+            return frozenset()
+        return frozenset(str(role) for role in roles) if isinstance(roles, list) else frozenset()
+
     def on_close(self, hook: Callable[[], None]) -> None:
         """Run `hook` when this client closes (the token provider's connections close with it)."""
         self._close_hooks.append(hook)

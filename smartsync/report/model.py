@@ -37,6 +37,9 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
 }
 _KIND_ORDER = tuple(KIND_WORDS)
 
+# Notices that say how the run works rather than what is wrong: shown as notes, not warnings.
+NOTE_CODES = frozenset({"teams_membership"})
+
 
 @dataclass(frozen=True, order=True)
 class PersonRef:
@@ -214,6 +217,8 @@ class RunReport:
     objects: list[ObjectReport]
     totals: Totals
     warnings: list[Warning]
+    # What the run says about how it works, not about a problem (e.g. which membership path it uses).
+    notes: list[str] = field(default_factory=list)
     refused_limit: str | None = None
     refused_message: str | None = None
     forced: bool = False
@@ -322,7 +327,10 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
         _apply(obj, change, outcome, person)
 
     items = sorted(objects.values(), key=ObjectReport.sort_key)
-    warnings = [Warning(n.message, n.code, n.roster_id, n.email) for n in plan.notices]
+    notes = [n.message for n in plan.notices if n.code in NOTE_CODES]
+    warnings = [
+        Warning(n.message, n.code, n.roster_id, n.email) for n in plan.notices if n.code not in NOTE_CODES
+    ]
     warnings += [Warning(w) for w in result.warnings]
     status = result.status if not (result.dry_run and result.status == "ok") else "planned"
     heading = title or ("Plan (dry run: nothing written)" if result.dry_run else "Sync run")
@@ -334,6 +342,7 @@ def build(result: RunResult, *, title: str | None = None) -> RunReport:
         objects=items,
         totals=_totals(items),
         warnings=warnings,
+        notes=notes,
         refused_limit=result.refused.limit if result.refused is not None else None,
         refused_message=result.refused.message if result.refused is not None else None,
         forced=result.forced,

@@ -232,6 +232,9 @@ def _changes(console: Console, report: RunReport, *, verbose: bool, html_hint: s
 
 
 def _warnings(console: Console, report: RunReport, *, verbose: bool, quiet: bool) -> None:
+    if not quiet:
+        for note in report.notes:
+            console.print(f"Note: {note}", markup=False)
     warnings = report.warnings
     if not warnings:
         return

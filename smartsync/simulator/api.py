@@ -2,10 +2,11 @@
 
 `GraphApi.handle` answers one Graph request (never `$batch`, which is split up before it gets here)
 from a `TenantState`, with the status codes, headers and bodies Microsoft documents. This module
-routes it; `resources/` holds one module a resource (users; groups with their members and owners;
-education classes; administrative units; deleted items; teams and their asynchronous operations;
-the app registration's credentials) over the shared `resources.base`. Permissions come from the
-caller's application roles (`PERMISSIONS` in `resources.base` is the one table of them).
+routes it; `resources/` holds one module a resource over the shared `resources.base`: users (and
+`user_writes`), groups with their members and owners, education classes, administrative units,
+deleted items, teams with their asynchronous operations and their membership (`team_members`), and
+the app registration's credentials. Permissions come from the caller's application roles
+(`PERMISSIONS` in `resources.base` is the one table of them).
 
 Choices where Graph's behaviour is not documented exactly:
 - `DELETE /groups/{id}/members/{oid}` (and owners, and administrative-unit members) without `/$ref`
@@ -32,6 +33,7 @@ from smartsync.simulator.resources.base import _KEY_SEGMENT, PERMISSIONS, _Route
 from smartsync.simulator.resources.deleted import DeletedItemsApi
 from smartsync.simulator.resources.education import EducationApi
 from smartsync.simulator.resources.groups import GroupsApi
+from smartsync.simulator.resources.team_members import TeamsMembers
 from smartsync.simulator.resources.teams import TeamsApi
 from smartsync.simulator.resources.units import UnitsApi
 from smartsync.simulator.resources.user_writes import user_routes
@@ -59,6 +61,8 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
         self.replication_delay = replication_delay
         self.team_provisioning_time = team_provisioning_time
         self._tokens = PageTokens(secrets.token_bytes(32))
+        self.cloud = "global"  # the Teams membership `remove` action exists in the global cloud only
+        self._teams_members = TeamsMembers(self)
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------------------------------ entry
@@ -158,6 +162,8 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
             ("GET", rf"/teams/{seg}", self._get_team),
             ("POST", rf"/teams/{seg}/(archive|unarchive)", self._archive_team),
             ("GET", rf"/teams/{seg}/operations/{seg}", self._get_operation),
+            ("GET", rf"/teams/{seg}/members", self._teams_members.list_members),
+            ("POST", rf"/teams/{seg}/members/(add|remove)", self._teams_members.act),
             ("GET", r"/applications\(appId=([^)]*)\)", self._get_application),
         ]
         table = [*user_routes(self), *table]  # user_writes: POST/PATCH/DELETE users, restore, domains

@@ -28,7 +28,6 @@ from smartsync.simulator.graph_errors import graph_error
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
 from smartsync.simulator.log import JsonLinesSink, LoggedRequest, loggable_body, write_jsonl
 from smartsync.simulator.quirks import Quirks
-from smartsync.simulator.team_members_standin import stand_in
 from smartsync.simulator.tenant import TenantState
 from smartsync.simulator.throttle import Throttle, request_cost
 
@@ -46,6 +45,7 @@ DEFAULT_ROLES = (
     "Team.Create",
     "EduRoster.ReadWrite.All",
     "TeamSettings.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
     "Application.Read.All",
 )
 FAULT_RETRY_AFTER_SIM_SECONDS = 1.0
@@ -338,8 +338,7 @@ class Simulator:
             self._log(req, 429, batch_id=batch_id, batch_item_id=batch_item_id, throttled=True, fault=fault)
             return response
         refused = self.quirks.refusal(req, now)
-        # stand_in: the Teams membership API, until api.py answers it (team_members_standin.py).
-        response = refused or stand_in(self.state, req, self.api.handle(req, principal), now)
+        response = refused or self.api.handle(req, principal)
         response.headers.setdefault("x-ms-resource-unit", str(cost.ru))
         self._log(
             req,

@@ -29,6 +29,7 @@ ENTITY_TYPES: tuple[str, ...] = (
     "educationClass",
     "team",
     "teamsAsyncOperation",
+    "aadUserConversationMember",
     "user",
     "application",
     "directoryObject",

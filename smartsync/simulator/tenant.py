@@ -100,11 +100,25 @@ class EducationClassInfo:
     class_code: str | None = None
 
 
+@dataclass(frozen=True)
+class TeamSyncItem:
+    """A group-API membership change on its way to Teams (see `teams_members.py`)."""
+
+    at: float  # simulated time at which Teams shows it
+    relationship: str  # "members" or "owners"
+    user_id: str
+    added: bool
+
+
 @dataclass
 class Team:
     is_archived: bool = False
     ready_at: float = 0.0  # simulated time at which asynchronous provisioning completes
     template: str = "standard"
+    # The membership as Teams shows it (owners are members too), and group-API changes not there yet.
+    members: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    pending: list[TeamSyncItem] = field(default_factory=list)
 
 
 @dataclass
@@ -378,6 +392,19 @@ class TenantState:
                 is_archived=bool(team_raw.get("isArchived", False)),
                 ready_at=parse_iso(team_raw.get("readyDateTime")),
                 template=str(team_raw.get("template") or "standard"),
+                # A seeded team without its own lists shows its group's members and owners.
+                members=[
+                    str(m)
+                    for m in team_raw.get(
+                        "members",
+                        list(dict.fromkeys([*(raw.get("members") or []), *(raw.get("owners") or [])])),
+                    )
+                ],
+                owners=[str(o) for o in team_raw.get("owners", raw.get("owners") or [])],
+                pending=[
+                    TeamSyncItem(float(p["at"]), str(p["relationship"]), str(p["user_id"]), bool(p["added"]))
+                    for p in team_raw.get("pending") or []
+                ],
             )
             if isinstance(team_raw, dict)
             else None,
@@ -478,6 +505,12 @@ def _dump_group(group: Group) -> dict[str, Any]:
             "isArchived": group.team.is_archived,
             "readyDateTime": iso_utc(group.team.ready_at),
             "template": group.team.template,
+            "members": list(group.team.members),
+            "owners": list(group.team.owners),
+            "pending": [
+                {"at": p.at, "relationship": p.relationship, "user_id": p.user_id, "added": p.added}
+                for p in group.team.pending
+            ],
         },
         "educationClass": None
         if group.education_class is None

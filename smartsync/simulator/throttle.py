@@ -1,10 +1,11 @@
 """Graph's throttling model for identity and access (DESIGN §7), measured on the simulated clock.
 
 Per app per tenant: a resource-unit (RU) budget per 10 s that depends on the tenant's size, and a
-write budget of 3,000 per 150 s. Teams creation has its own per-tenant rates. Budgets are sliding
-windows: a request is admitted when its cost fits in what the last window spent; otherwise the caller
-gets the simulated seconds until enough of that spending has aged out, which is exactly the wait
-after which the same request is admitted (unless other requests spend the budget first, as on Graph).
+write budget of 3,000 per 150 s. Teams creation has its own per-tenant rates, and the Teams membership
+actions 4 requests a second per app on one team. Budgets are sliding windows: a request is admitted
+when its cost fits in what the last window spent; otherwise the caller gets the simulated seconds
+until enough of that spending has aged out, which is exactly the wait after which the same request
+is admitted (unless other requests spend the budget first, as on Graph).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ WRITE_LIMIT = 3000
 WRITE_WINDOW_SECONDS = 150.0
 TEAM_PUT_PER_SECOND = 6  # PUT /groups/{id}/team, per tenant
 TEAMS_POST_PER_SECOND = 10  # POST /teams, per tenant
+TEAM_MEMBERS_PER_SECOND = 4  # POST /teams/{id}/members/add|remove: per app on one team
+TEAM_MEMBERS_BUCKET = "team_members/"  # + the team's id
 _READ_POSTS = {"getByIds": 3}  # POST actions that read: charged RU but not writes
 # A hair of simulated time added to every wait so that float rounding never lands the retry just short.
 _WAIT_MARGIN = 1e-6
@@ -72,6 +75,8 @@ def request_cost(method: str, path: str, query: dict[str, str]) -> Cost:
         bucket = "team_put"
     elif method == "POST" and lowered == ["teams"]:
         bucket = "teams_post"
+    elif method == "POST" and len(lowered) == 4 and lowered[0] == "teams" and lowered[2] == "members":
+        bucket = TEAM_MEMBERS_BUCKET + lowered[1]
     return Cost(ru=1, writes=1, teams_bucket=bucket)
 
 
@@ -141,6 +146,14 @@ class Throttle:
         budget.ru.limit = ru_limit_for(user_count)  # the tier follows the tenant as it grows
         return budget
 
+    def _teams_window(self, app_id: str, bucket: str) -> SlidingWindow:
+        if not bucket.startswith(TEAM_MEMBERS_BUCKET):
+            return self._teams[bucket]
+        key = f"{app_id}/{bucket}"  # one window per app and team, made when first used
+        if key not in self._teams:
+            self._teams[key] = SlidingWindow(TEAM_MEMBERS_PER_SECOND, 1.0)
+        return self._teams[key]
+
     def admit(self, app_id: str, cost: Cost, now: float, user_count: int) -> float:
         """0.0 if the request may proceed (its cost is then spent), else the wait in simulated seconds."""
         if not self.enabled:
@@ -149,7 +162,7 @@ class Throttle:
             budget = self._budget(app_id, user_count)
             windows = [(budget.ru, cost.ru), (budget.writes, cost.writes)]
             if cost.teams_bucket is not None:
-                windows.append((self._teams[cost.teams_bucket], 1))
+                windows.append((self._teams_window(app_id, cost.teams_bucket), 1))
             wait = max(window.wait_for(amount, now) for window, amount in windows)
             if wait > 0.0:
                 return wait

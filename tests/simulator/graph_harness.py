@@ -23,6 +23,7 @@ ALL_ROLES = frozenset(
         "EduRoster.ReadWrite.All",
         "Team.Create",
         "TeamSettings.ReadWrite.All",
+        "TeamMember.ReadWrite.All",
         "Application.Read.All",
     }
 )

@@ -15,7 +15,9 @@ from typing import Any
 from smartsync.engine.apply.outcome import Call, Outcome, refused_request
 from smartsync.engine.apply.requests import ADDITIONS, Requests
 from smartsync.engine.plan import REFS_PER_REQUEST
-from smartsync.graph import GraphClient, GraphError, GraphRequest
+from smartsync.engine.state import UserRef
+from smartsync.engine.team_members import read_results, route
+from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphResult
 
 # The list each membership change is made on, for the lookups after a lost answer.
 MEMBERSHIP_LISTS = {
@@ -76,6 +78,45 @@ def settle_bulk(requests: Requests, call: Call, error: GraphError | None, *, fin
     for part, _, user in call.parts:
         part.fail_user(user, error)
     return []
+
+
+def teams_calls(requests: Requests, oid: str, outcomes: list[Outcome], *, removals: bool) -> list[Call]:
+    """A team's membership changes: Teams requests, and the references Teams cannot express."""
+    # Accounts this run failed to create are marked skipped and not sent.
+    sent = {(id(o), u.id) for o in outcomes for u in requests.known(o.change.users, o)}
+    routed = route(
+        requests.graph_v1,
+        oid,
+        outcomes,
+        removals=removals,
+        resolve=requests.user_id,
+        keep=lambda outcome, user: (id(outcome), user.id) in sent,
+    )
+    calls = [Call(parts[0][0], request, purpose="teams", parts=parts) for request, parts in routed.requests]
+    calls.extend(ref_call(requests, part, rel, user, adding) for part, rel, user, adding in routed.by_group)
+    return calls
+
+
+def ref_call(requests: Requests, outcome: Outcome, rel: str, user: UserRef, adding: bool) -> Call:
+    """One owner or member added or removed through the group API."""
+    if adding:
+        return Call(outcome, requests.add_one(str(outcome.object_id), rel, user), user)
+    return Call(outcome, GraphRequest("DELETE", f"/groups/{outcome.object_id}/{rel}/{user.id}/$ref"), user)
+
+
+def settle_teams(requests: Requests, call: Call, result: GraphResult, *, final: bool) -> list[Call]:
+    """Read Teams' answer per person; what Teams could not do goes through the group API."""
+    follow: list[Call] = []
+    for (part, rel, user), (verdict, problem) in zip(
+        call.parts, read_results(call.request, result, call.parts, requests.user_id), strict=True
+    ):
+        if verdict == "ok":
+            part.users[user.id] = ("ok", None)
+        elif verdict == "fallback" and not final:
+            follow.append(ref_call(requests, part, rel, user, part.change.op.endswith(".add")))
+        elif problem is not None:
+            part.fail_user(user, problem)
+    return follow
 
 
 def owners_refused(error: GraphError, call: Call) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from smartsync.engine.plan import Change
 from smartsync.engine.state import UserRef
@@ -24,12 +24,16 @@ class Outcome:
     denied: bool = False
     # Users whose failure may hide a success (transient error after the request went out).
     uncertain: set[str] = field(default_factory=set)
+    # The whole change failed in a way that may hide a success (its intent stays open: engine/intents.py).
+    maybe_done: bool = False
 
     def fail(self, error: str | GraphError) -> None:
         self.result = "failed"
         self.error = str(error)
         if isinstance(error, GraphError) and error.status in (401, 403):
             self.denied = True
+        if isinstance(error, GraphError) and transient(error):
+            self.maybe_done = True
 
     def fail_user(self, user: UserRef, error: GraphError) -> None:
         self.users[user.id] = ("failed", str(error))
@@ -54,6 +58,13 @@ class Call:
 
 Recorder = Callable[[Outcome], None]
 Progress = Callable[[str, int, int], None]
+
+
+class Intents(Protocol):
+    """Journals each slice's intent before it is sent and closes it after (`engine.intents.IntentLog`)."""
+
+    def before(self, changes: list[Change]) -> str: ...
+    def after(self, slice_id: str, outcomes: list[Outcome]) -> None: ...
 
 
 def transient(error: GraphError) -> bool:

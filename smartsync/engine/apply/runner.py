@@ -14,12 +14,20 @@ from collections.abc import Callable, Iterable
 
 from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.apply.lookups import education_refused, settle_create
-from smartsync.engine.apply.memberships import bulk_additions, owners_refused, settle_bulk, verify_uncertain
-from smartsync.engine.apply.outcome import Call, Outcome, Progress, Recorder
+from smartsync.engine.apply.memberships import (
+    bulk_additions,
+    owners_refused,
+    settle_bulk,
+    settle_teams,
+    teams_calls,
+    verify_uncertain,
+)
+from smartsync.engine.apply.outcome import Call, Intents, Outcome, Progress, Recorder
 from smartsync.engine.apply.policy import ApplyPolicy
 from smartsync.engine.apply.requests import ADDITIONS, Requests
 from smartsync.engine.apply.teams import Teams
 from smartsync.engine.plan import REFS_PER_REQUEST, Change
+from smartsync.engine.team_members import TeamsMembership
 from smartsync.graph import GraphClient, GraphError, GraphResult
 
 # Follow-up requests get this many rounds per slice. A creation answered 503/504 or cut off is
@@ -65,8 +73,13 @@ class Applier:
         sleep: Callable[[float], None] = time.sleep,
         on_refusal: Callable[[str, str], None] | None = None,
         accounts: AccountWrites | None = None,
+        team_members: TeamsMembership | None = None,
+        intents: Intents | None = None,
     ) -> None:
         self.client = client
+        # Groups whose membership changes go through Teams' own API (`engine.team_members`).
+        self.team_members = team_members
+        self.intents = intents
         self.ids: dict[str, str] = {}
         self.accounts = accounts or AccountWrites(None)
         self.requests = Requests(graph_url, self.ids, self.accounts)
@@ -116,10 +129,13 @@ class Applier:
     def _run_phase(self, changes: list[Change]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         teams: list[Outcome] = []
+        held: list[tuple[str, list[Outcome]]] = []  # intents closed once their teams are finished
         for part in slices(changes):
             if any(o.denied for o in outcomes):
                 outcomes.extend(self._not_attempted(part))
                 continue
+            # The intent reaches the journal before anything is sent, so a crash leaves no hole.
+            intent = self.intents.before(part) if self.intents is not None else None
             done = self._run_slice(part)
             outcomes.extend(done)
             for outcome in done:
@@ -127,15 +143,24 @@ class Applier:
                     teams.append(outcome)  # finished once provisioning is known, below
                 else:
                     self._finish(outcome)
+            if intent is not None and self.intents is not None:
+                if any(o.change.op == "team.create" for o in done):
+                    held.append((intent, done))
+                else:
+                    self.intents.after(intent, done)
         self.teams.finish(teams)
         for outcome in teams:
             self._finish(outcome)
+        for intent, done in held:
+            assert self.intents is not None
+            self.intents.after(intent, done)
         return outcomes
 
     def _run_slice(self, changes: list[Change]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         calls: list[Call] = []
         additions: dict[str, list[Outcome]] = {}
+        via_teams: dict[str, list[Outcome]] = {}
         for change in changes:
             outcome = Outcome(change)
             outcomes.append(outcome)
@@ -147,6 +172,9 @@ class Applier:
                 outcome.result, outcome.error = "skipped", f"skipped: {reason}; the next run retries"
                 continue
             outcome.object_id = object_id
+            if self.team_members is not None and self.team_members.takes(change.op, object_id):
+                via_teams.setdefault(str(object_id), []).append(outcome)
+                continue
             if change.op in ADDITIONS and object_id is not None:
                 additions.setdefault(object_id, []).append(outcome)
                 continue
@@ -155,6 +183,9 @@ class Applier:
             calls.extend(
                 bulk_additions(self.requests, object_id, added, owners_in_patch=self.owners_in_patch)
             )
+        removals = self.team_members is not None and self.team_members.removals
+        for object_id, routed in via_teams.items():
+            calls.extend(teams_calls(self.requests, object_id, routed, removals=removals))
         results = self.client.batch([c.request for c in calls]) if calls else []
         retry: list[Call] = []
         for call, result in zip(calls, results, strict=True):
@@ -188,6 +219,8 @@ class Applier:
                 self.owners_in_patch = False  # later PATCHes of this run carry members only
                 self._refused("group.patch_owners_members", error)
             return settle_bulk(self.requests, call, error, final=final)
+        if call.purpose == "teams":
+            return settle_teams(self.requests, call, result, final=final)
         if call.purpose == "delete":
             if error is not None and error.status != 404:
                 outcome.fail(error)

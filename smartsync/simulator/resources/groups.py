@@ -25,6 +25,7 @@ from smartsync.simulator.resources.base import (
     invalid_value,
     not_found,
 )
+from smartsync.simulator.resources.team_members import group_api_change
 from smartsync.simulator.schema import entity_type
 from smartsync.simulator.tenant import Group
 
@@ -162,6 +163,8 @@ class GroupsApi(ApiBase):
             setattr(group, attribute, value)
         group.members.extend(members)
         group.owners.extend(owners)
+        group_api_change(group, "members", members, True, self._now())
+        group_api_change(group, "owners", owners, True, self._now())
         return SimResponse.empty(204)
 
     def _delete_group(
@@ -222,6 +225,7 @@ class GroupsApi(ApiBase):
         if object_id in links:
             raise already_exists(relationship)
         links.append(object_id)
+        group_api_change(group, relationship, [object_id], True, self._now())
         return SimResponse.empty(204)
 
     def _remove_group_link(
@@ -241,6 +245,7 @@ class GroupsApi(ApiBase):
         if relationship == "owners" and len(links) == 1:
             raise bad_request("The group must have at least one owner, hence this owner cannot be removed.")
         links.remove(object_id)
+        group_api_change(group, relationship, [object_id], False, self._now())
         return SimResponse.empty(204)
 
     def _refuse_link_delete(

@@ -13,6 +13,7 @@ from smartsync.simulator.resources.base import (
     TEAM_TEMPLATES,
     ApiBase,
 )
+from smartsync.simulator.resources.team_members import start_team
 from smartsync.simulator.tenant import Group, Team, TeamsOperation, iso_utc
 
 
@@ -92,7 +93,7 @@ class TeamsApi(ApiBase):
         self._require(principal, "teams.create")
         self._body(req, "team")
         group = self._team_group(group_id)
-        group.team = Team(ready_at=self._now())
+        group.team = start_team(group, Team(ready_at=self._now()))
         out = {"@odata.context": self._context("teams/$entity"), **self._team_properties(group)}
         return SimResponse.of_json(201, out, {"location": f"{self.base_url}/v1.0/teams/{group.id}"})
 
@@ -141,7 +142,7 @@ class TeamsApi(ApiBase):
                 "belong to a class",
             )
         now = self._now()
-        group.team = Team(ready_at=now + self.team_provisioning_time, template=template)
+        group.team = start_team(group, Team(ready_at=now + self.team_provisioning_time, template=template))
         operation = self._operation(group.id, "createTeam", now + self.team_provisioning_time)
         return SimResponse.empty(
             202,
