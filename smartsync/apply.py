@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartsync.apply_live import LiveAnswers, unique
 from smartsync.graph import (
     GraphClient,
     GraphError,
@@ -25,6 +26,7 @@ from smartsync.graph import (
     GraphThrottled,
     GraphUnavailable,
 )
+from smartsync.graph.consistency import ReplicationWait, team_not_ready
 from smartsync.naming import au_description, group_description
 from smartsync.plan import REFS_PER_REQUEST, Change
 from smartsync.state import UserRef
@@ -113,7 +115,7 @@ Recorder = Callable[[Outcome], None]
 Progress = Callable[[str, int, int], None]
 
 
-class Applier:
+class Applier(LiveAnswers):
     def __init__(
         self,
         client: GraphClient,
@@ -128,8 +130,16 @@ class Applier:
         team_poll_seconds: float = 5.0,
         team_poll_timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        replication: ReplicationWait | None = None,
+        team_replication: ReplicationWait | None = None,
     ) -> None:
         self.client = client
+        # Waiting for Entra to replicate what this run created (apply_live.py).
+        self.replication = replication or ReplicationWait(0.0)
+        self.team_replication = team_replication or ReplicationWait(0.0)
+        self.created: set[str] = set()
+        self.warnings: list[str] = []
+        self.lagging: list[tuple[_Call, GraphResult]] = []
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -225,16 +235,7 @@ class Applier:
         retry: list[_Call] = []
         for call, result in zip(calls, results, strict=True):
             retry.extend(self._settle(call, result))
-        for round_ in range(1, FOLLOW_UP_ROUNDS + 1):
-            if not retry:
-                break
-            results = self.client.batch([c.request for c in retry])
-            final = round_ == FOLLOW_UP_ROUNDS
-            retry = [
-                f
-                for call, result in zip(retry, results, strict=True)
-                for f in self._settle(call, result, final=final)
-            ]
+        self.follow_up(retry, FOLLOW_UP_ROUNDS)
         self._verify_uncertain(outcomes)
         return outcomes
 
@@ -273,10 +274,25 @@ class Applier:
     def _retry_new_teams(self, outcomes: list[Outcome]) -> None:
         """Graph may answer 404 for up to 15 minutes after a group is created: retry, then leave it."""
         waiting = [o for o in outcomes if o.result == "pending"]
-        for _attempt in range(self.team_retries):
-            if not waiting:
-                return
-            self.sleep(self.team_retry_seconds)
+        attempt = 0
+        while waiting:
+            attempt += 1
+            # The configured retries first, then growing pauses within the team budget.
+            pause = (
+                self.team_retry_seconds
+                if attempt <= self.team_retries
+                else self.team_replication.next_pause()
+            )
+            if pause is None:
+                break
+            if self.progress is not None and attempt > self.team_retries:
+                budget = self.team_replication.budget_seconds
+                self.progress(
+                    "Waiting for new groups to reach Teams",
+                    int(self.team_replication.waited),
+                    max(1, int(budget)),
+                )
+            self.sleep(pause)
             calls = [c for o in waiting for c in self._calls(o.change, o, o.object_id)]
             for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
                 call.outcome.result, call.outcome.error = "ok", None
@@ -412,7 +428,7 @@ class Applier:
             parts = tuple(refs[start : start + REFS_PER_REQUEST])
             body: dict[str, Any] = {}
             for rel in ("owners", "members"):
-                bound = [self._ref(user) for _, part_rel, user in parts if part_rel == rel]
+                bound = unique([self._ref(user) for _, part_rel, user in parts if part_rel == rel])
                 if bound:
                     body[f"{rel}@odata.bind"] = bound
             request = GraphRequest("PATCH", f"/groups/{oid}", body)
@@ -441,9 +457,9 @@ class Applier:
             if options:
                 body["resourceBehaviorOptions"] = options
         if change.owners:
-            body["owners@odata.bind"] = [self._ref(u) for u in change.owners]
+            body["owners@odata.bind"] = unique([self._ref(u) for u in change.owners])
         if change.users:
-            body["members@odata.bind"] = [self._ref(u) for u in change.users]
+            body["members@odata.bind"] = unique([self._ref(u) for u in change.users])
         return body
 
     def _class_body(self, change: Change) -> dict[str, Any]:
@@ -463,14 +479,19 @@ class Applier:
     def _settle(self, call: _Call, result: GraphResult, *, final: bool = False) -> list[_Call]:
         """Record one request's result; return follow-up requests to send, if any."""
         outcome, error = call.outcome, result.error
+        held = self.held_back(call, result)
+        if held is not None:
+            return held
         if call.purpose == "create":
             if error is None:
                 outcome.object_id = str((result.body or {}).get("id") or "") or None
+                self.created.add(outcome.object_id or "")
                 return []
             if isinstance(error, GraphOutcomeUnknown):
                 found = self._find_created(outcome.change)
                 if found is not None:
                     outcome.object_id = found
+                    self.created.add(found)
                     return []
                 if not final:
                     # Looked up by its marker and not there: creating it again cannot make a duplicate.
@@ -485,7 +506,7 @@ class Applier:
                 return []
             if error.status == 409:  # already a team (an earlier, interrupted run)
                 return []
-            if error.status == 404:
+            if team_not_ready(error) and (error.status == 404 or outcome.object_id in self.created):
                 outcome.result, outcome.error = "pending", _describe(error)
                 return []
             outcome.fail(error)
@@ -507,7 +528,7 @@ class Applier:
                 for part, _, user in call.parts:
                     part.users[user.id] = ("ok", None)
                 return []
-            if not final and _refused_request(error):
+            if not final and (_refused_request(error) or "guests" in error.message.lower()):
                 # One bad or already-present reference fails the whole PATCH; retry one at a time.
                 return [
                     _Call(

@@ -498,6 +498,12 @@ def simulator() -> None:
 )
 @click.option("--no-throttling", is_flag=True, help="Switch off the Graph quota model.")
 @click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="The live service's habits: replication delay, the app as owner, shuffled $batch answers ...",
+)
+@click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the generated CA and server certificate (default: a temporary folder).",
@@ -512,6 +518,7 @@ def simulator_serve(
     faults_spec: str | None,
     time_scale: float,
     no_throttling: bool,
+    live: bool,
     cert_dir: Path | None,
 ) -> None:
     """Serve the simulated tenant over HTTPS until interrupted (Ctrl-C or SIGTERM), then exit 0.
@@ -544,7 +551,12 @@ def simulator_serve(
 
     def build(base_url: str) -> Simulator:
         sim = Simulator(
-            seed, time_scale=time_scale, faults=faults, throttling=not no_throttling, base_url=base_url
+            seed,
+            time_scale=time_scale,
+            faults=faults,
+            throttling=not no_throttling,
+            base_url=base_url,
+            live=live,
         )
         if request_log is not None:
             sim.log_to(request_log)

@@ -226,11 +226,23 @@ class TeamsConfig(_Model):
         return self.template if kind == "class" else "standard"
 
 
+class ReplicationConfig(_Model):
+    """Waiting for Entra to replicate objects this run created (requests naming them answer 404 a while)."""
+
+    first_wait_seconds: float = Field(default=2.0, ge=0)
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+    # The most a run waits, in all, for new groups, classes and units; what still fails then fails.
+    budget_minutes: float = Field(default=5.0, ge=0)
+    # The most a run waits for new groups to reach Teams; teams still refused then stay pending.
+    team_budget_minutes: float = Field(default=15.0, ge=0)
+
+
 class SyncConfig(_Model):
     prefix: str = Field(default="smartsync", min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_]+$")
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     admin_units: AdminUnitsConfig = Field(default_factory=AdminUnitsConfig)
     teams: TeamsConfig = Field(default_factory=TeamsConfig)
+    replication: ReplicationConfig = Field(default_factory=ReplicationConfig)
 
 
 _MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"

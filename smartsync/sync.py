@@ -18,6 +18,7 @@ from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
 from smartsync.graph import GraphClient
+from smartsync.graph.consistency import ReplicationWait
 from smartsync.naming import academic_year_of_key
 from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
@@ -247,11 +248,21 @@ def run_sync(
         team_poll_seconds=config.sync.teams.poll_seconds,
         team_poll_timeout=config.sync.teams.poll_timeout_seconds,
         **({"sleep": sleep} if sleep is not None else {}),
+        replication=replication_wait(config),
+        team_replication=replication_wait(config, teams=True),
     )
     result.outcomes = applier.apply(plan.changes)
+    result.warnings.extend(applier.warnings)
     if journal is not None:
         journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
     return result
+
+
+def replication_wait(config: Config, *, teams: bool = False) -> ReplicationWait:
+    """How the Applier waits for Entra to replicate new objects (or new groups to reach Teams)."""
+    rep = config.sync.replication
+    minutes = rep.team_budget_minutes if teams else rep.budget_minutes
+    return ReplicationWait(minutes * 60.0, rep.first_wait_seconds, rep.max_wait_seconds)
 
 
 def _journal_outcome(journal: ChangeJournal, outcome: Outcome) -> None:

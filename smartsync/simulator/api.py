@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 from smartsync.simulator.clock import Clock
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
+from smartsync.simulator.live import LiveService
 from smartsync.simulator.odata import (
     MAX_PAGE_SIZE,
     GraphError,
@@ -276,8 +277,10 @@ class GraphApi:
         base_url: str,
         replication_delay: float = 0.0,
         team_provisioning_time: float = 5.0,
+        live: LiveService | None = None,
     ) -> None:
         self.state = state
+        self.live = live  # the live service's habits (live.py), or None for the reference pages only
         self.clock = clock
         self.base_url = base_url.rstrip("/")
         self.replication_delay = replication_delay
@@ -325,7 +328,12 @@ class GraphApi:
                 continue
             matched_path = True
             if route.method == req.method:
-                return route.handler(req, principal, query, *match.groups())
+                if self.live is None:
+                    return route.handler(req, principal, query, *match.groups())
+                self.live.before(req, resource, self._now())
+                response = route.handler(req, principal, query, *match.groups())
+                self.live.after(req, resource, response, principal, self._now())
+                return response
         if matched_path:
             raise GraphError(
                 405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."
@@ -472,7 +480,7 @@ class GraphApi:
         group = self.state.groups.get(object_id)
         if group is not None:
             return group.properties(self._now(), self.state.domain)
-        return None
+        return self.live.object_properties(object_id) if self.live is not None else None
 
     def _check_nickname(self, nickname: Any, *, unified: bool, exclude: str | None = None) -> str:
         if (
