@@ -56,6 +56,7 @@ MEMBERSHIP_LISTS = {
 ADDITIONS = {"group.owners.add": "owners", "group.members.add": "members"}
 
 PHASES: tuple[frozenset[str], ...] = (
+    frozenset({"group.restore", "group.purge"}),  # soft-deleted groups (deleted.py), before creations
     frozenset({"group.create", "admin_unit.create"}),
     frozenset(
         {
@@ -137,9 +138,10 @@ class Applier(LiveAnswers):
         # Waiting for Entra to replicate what this run created (apply_live.py).
         self.replication = replication or ReplicationWait(0.0)
         self.team_replication = team_replication or ReplicationWait(0.0)
-        self.created: set[str] = set()
+        self.created: dict[str, int] = {}
         self.warnings: list[str] = []
         self.lagging: list[tuple[_Call, GraphResult]] = []
+        self.seen: set[str] = set()
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -231,11 +233,7 @@ class Applier(LiveAnswers):
             calls.extend(self._calls(change, outcome, object_id))
         for object_id, added in additions.items():
             calls.extend(self._bulk_additions(object_id, added))
-        results = self.client.batch([c.request for c in calls]) if calls else []
-        retry: list[_Call] = []
-        for call, result in zip(calls, results, strict=True):
-            retry.extend(self._settle(call, result))
-        self.follow_up(retry, FOLLOW_UP_ROUNDS)
+        self.follow_up(self.send(calls), FOLLOW_UP_ROUNDS)
         self._verify_uncertain(outcomes)
         return outcomes
 
@@ -293,10 +291,10 @@ class Applier(LiveAnswers):
                     max(1, int(budget)),
                 )
             self.sleep(pause)
-            calls = [c for o in waiting for c in self._calls(o.change, o, o.object_id)]
-            for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
-                call.outcome.result, call.outcome.error = "ok", None
-                self._settle(call, result)
+            # The oldest group first, alone: the others are sent once Teams took that one.
+            self._send_teams(waiting[:1])
+            if waiting[0].result != "pending":
+                self._send_teams(waiting[1:])
             waiting = [o for o in waiting if o.result == "pending"]
         for outcome in waiting:
             outcome.result = "skipped"
@@ -401,6 +399,13 @@ class Applier(LiveAnswers):
             return [_Call(outcome, GraphRequest("DELETE", f"{base}/{u.id}/$ref"), u) for u in change.users]
         if op == "group.delete":
             return [_Call(outcome, GraphRequest("DELETE", f"/groups/{oid}"), purpose="delete")]
+        if op == "group.restore":
+            req = GraphRequest("POST", f"/directory/deletedItems/{oid}/restore", None, idempotent=True)
+            return [_Call(outcome, req, purpose="restore")]
+        if op == "group.purge":
+            return [
+                _Call(outcome, GraphRequest("DELETE", f"/directory/deletedItems/{oid}"), purpose="delete")
+            ]
         if op == "admin_unit.delete":
             return [
                 _Call(
@@ -485,13 +490,13 @@ class Applier(LiveAnswers):
         if call.purpose == "create":
             if error is None:
                 outcome.object_id = str((result.body or {}).get("id") or "") or None
-                self.created.add(outcome.object_id or "")
+                self.note_created(outcome.object_id)
                 return []
             if isinstance(error, GraphOutcomeUnknown):
                 found = self._find_created(outcome.change)
                 if found is not None:
                     outcome.object_id = found
-                    self.created.add(found)
+                    self.note_created(found)
                     return []
                 if not final:
                     # Looked up by its marker and not there: creating it again cannot make a duplicate.
@@ -510,6 +515,12 @@ class Applier(LiveAnswers):
                 outcome.result, outcome.error = "pending", _describe(error)
                 return []
             outcome.fail(error)
+            return []
+        if call.purpose == "restore":
+            if error is None:
+                self.note_created(outcome.object_id)  # a restored group replicates like a new one
+            else:
+                outcome.fail(error)
             return []
         if call.purpose == "archive":
             if error is not None:

@@ -18,14 +18,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from smartsync.deleted import DELETED_GROUPS
 from smartsync.graph import GraphClient, GraphError, GraphResult
-from smartsync.graph.consistency import ReplicationWait, named_id, not_there, refusal, replicating
+from smartsync.graph.consistency import (
+    ReplicationWait,
+    named_id,
+    not_there,
+    refusal,
+    replicating,
+    team_not_ready,
+)
 
 if TYPE_CHECKING:
     from smartsync.apply import Outcome, _Call
+    from smartsync.plan import Change
     from smartsync.state import UserRef
 
 _GUESTS = "refuses guests by policy"
+TEAMS = "(teams)"  # what team creations for new groups wait on together
 
 
 class LiveAnswers:
@@ -36,14 +46,88 @@ class LiveAnswers:
     progress: Callable[[str, int, int], None] | None
     directory_objects: str
     replication: ReplicationWait
-    created: set[str]
+    created: dict[str, int]  # objects this run created, numbered in the order they were made
     warnings: list[str]
     lagging: list[tuple[_Call, GraphResult]]
+    seen: set[str]  # new objects that answered as existing
 
     def _settle(self, call: _Call, result: GraphResult, *, final: bool = False) -> list[_Call]:
         raise NotImplementedError  # the Applier's
 
     # -- the wait ------------------------------------------------------------------------------------
+
+    def send(self, calls: list[_Call], *, final: bool = False) -> list[_Call]:
+        """Send `calls`; return the follow-ups.
+
+        While Entra is still replicating what this run created, every request naming a new object is
+        refused. So requests naming new objects not yet seen to answer wait on one probe: a request
+        naming the oldest of them (objects replicate in the order they were made), and team creations
+        on one team creation. If the probe gets through, the rest go in the next round (any still
+        refused then wait on their own); if not, they wait with it, and the run pays one refused write
+        instead of one per request.
+        """
+        keys = {id(call): self._young(call) for call in calls}
+        young = [k for k in keys.values() if k is not None and k != TEAMS]
+        oldest = min(young, key=self.created.__getitem__) if young else None
+        probes: list[_Call] = []
+        held: list[tuple[_Call, str]] = []
+        probing: set[str] = set()
+        for call in calls:
+            key = keys[id(call)]
+            if key is None:
+                probes.append(call)
+            elif key not in probing and key in (TEAMS, oldest):
+                probes.append(call)
+                probing.add(key)
+            else:
+                held.append((call, key if key == TEAMS else str(oldest)))
+        results = self.client.batch([c.request for c in probes]) if probes else []
+        retry: list[_Call] = []
+        answers: dict[str, GraphResult] = {}
+        for call, result in zip(probes, results, strict=True):
+            key = keys[id(call)]
+            if key is not None and key in probing:
+                answers[key] = result
+                error = result.error
+                if key == TEAMS and (error is None or not team_not_ready(error)):
+                    self.seen.add(TEAMS)
+                elif key != TEAMS and (error is None or not replicating(error, key, self.created)):
+                    # The others were made moments after it: send them all, and wait only for any refused.
+                    rank = max(self.created[k] for k in young)
+                    self.seen.update(t for t, n in self.created.items() if n <= rank)
+            retry.extend(self._settle(call, result, final=final))
+        for call, key in held:
+            if key in self.seen:
+                retry.append(call)
+            elif key == TEAMS:  # Teams does not know the new groups yet: the team wait retries them
+                call.outcome.result, call.outcome.error = "pending", str(answers[key].error)
+            else:
+                self.lagging.append((call, answers[key]))
+        return retry
+
+    def _young(self, call: _Call) -> str | None:
+        """What a call waits on: a new object not yet seen, or Teams ("teams") for any new group."""
+        target = call.outcome.object_id
+        if call.purpose == "create" or target is None or target not in self.created:
+            return None
+        if call.purpose == "team":
+            return None if TEAMS in self.seen else TEAMS
+        if self.replication.exhausted:
+            return None
+        return target if target not in self.seen else None
+
+    def note_created(self, object_id: str | None) -> None:
+        if object_id:
+            self.created.setdefault(object_id, len(self.created))
+
+    def _send_teams(self, outcomes: list[Outcome]) -> None:
+        calls = [c for o in outcomes for c in self._calls(o.change, o, o.object_id)]
+        for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
+            call.outcome.result, call.outcome.error = "ok", None
+            self._settle(call, result)
+
+    def _calls(self, change: Change, outcome: Outcome, oid: str | None) -> list[_Call]:
+        raise NotImplementedError  # the Applier's
 
     def follow_up(self, retry: list[_Call], rounds: int) -> None:
         """Send follow-ups (at most `rounds` rounds) and, in between, what waits for replication."""
@@ -58,10 +142,9 @@ class LiveAnswers:
             else:
                 pause = self.replication.next_pause()
                 lagging, self.lagging = self.lagging, []
-                if pause is None:
-                    for call, result in lagging:  # the budget is spent: these fail as answered
-                        self._settle(call, result, final=True)
-                    return
+                if pause is None:  # the budget is spent: one last try each, and what fails fails
+                    retry = self.send([call for call, _ in lagging], final=True)
+                    continue
                 if self.progress is not None:
                     self.progress(
                         "Waiting for Entra to replicate new objects",
@@ -70,12 +153,7 @@ class LiveAnswers:
                     )
                 self.sleep(pause)
                 sending = [call for call, _ in lagging]
-            results = self.client.batch([c.request for c in sending])
-            retry = [
-                f
-                for call, result in zip(sending, results, strict=True)
-                for f in self._settle(call, result, final=final)
-            ]
+            retry = self.send(sending, final=final)
 
     # -- reading one error ---------------------------------------------------------------------------
 
@@ -150,6 +228,8 @@ class LiveAnswers:
 
     def _create(self, call: _Call, error: GraphError) -> list[_Call] | None:
         """A creation naming a user that is gone: create the group without that user."""
+        if error.status == 400 and "mailnickname already exists" in error.message.lower():
+            return self._nickname_taken(call)
         named = named_id(error)
         body = call.request.body if isinstance(call.request.body, dict) else None
         if named is None or body is None or not not_there(error):
@@ -168,6 +248,43 @@ class LiveAnswers:
             trimmed[key] = value
         self._gone(call.outcome, people[0])
         return [replace(call, request=replace(call.request, body=trimmed))]
+
+    def _nickname_taken(self, call: _Call) -> list[_Call]:
+        """A Microsoft 365 nickname in use: find out by what, and say so."""
+        outcome = call.outcome
+        spec = outcome.change.group
+        nick = spec.mail_nickname if spec is not None else ""
+        query = {"$filter": f"mailNickname eq '{nick}'", "$select": "id,displayName,mailNickname"}
+        try:
+            live = self.client.get_all("/groups", query)
+            deleted = [
+                r
+                for r in self.client.get_all(DELETED_GROUPS, {"$select": "id,displayName,mailNickname"})
+                if str(r.get("mailNickname") or "").lower() == nick.lower()
+            ]
+        except GraphError as exc:
+            live, deleted = [], [{"displayName": None, "id": f"(not found: {exc})"}]
+        if live:
+            # Our own creation, applied although its answer said otherwise (a throttled or lost
+            # request that went through): the group is there, which is what was wanted.
+            outcome.object_id = str(live[0]["id"])
+            self.note_created(outcome.object_id)
+            return []
+        if deleted:
+            found = deleted[0]
+            holder = (
+                f"the deleted group '{found.get('displayName')}' ({found.get('id')}), deleted after this "
+                "run planned; the next run restores or replaces it"
+            )
+        else:
+            holder = "an object that is not a group (a mailbox, contact or user alias)"
+        message = (
+            f"Group '{outcome.change.name}' ({outcome.change.key}) was not created: its mail nickname "
+            f"'{nick}' is taken by {holder}"
+        )
+        outcome.result, outcome.error = "skipped", message
+        self.warnings.append(message)
+        return []
 
     def _rebound(self, call: _Call, parts: tuple[tuple[Outcome, str, UserRef], ...]) -> _Call:
         body: dict[str, Any] = {}

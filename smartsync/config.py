@@ -191,6 +191,17 @@ def _default_au_names() -> dict[AdminUnitNameKey, str]:
     return {"learners": "Learners", "staff": "Staff", "mentors": "Mentors", "year_group": "{year_group}"}
 
 
+def restricted_unit_lockout() -> str:
+    return (
+        "include_groups with restricted_management would lock smartsync out of its own groups: Graph's "
+        "application permissions do not let an app change objects inside a restricted-management unit, so "
+        "once a class is placed in one its members could no longer be synced. Either give the app an Entra "
+        "role scoped to the units (for example Groups Administrator on each unit) and set "
+        "sync.admin_units.app_has_unit_role: true (then only security groups are placed: Microsoft 365 "
+        "groups cannot be members of such units), or turn off include_groups or restricted_management"
+    )
+
+
 class AdminUnitsConfig(_Model):
     enabled: bool = True
     units: list[AdminUnitKind] = Field(default_factory=_default_au_units)
@@ -198,6 +209,15 @@ class AdminUnitsConfig(_Model):
     restricted_management: bool = False
     # Also place each year's managed groups (classes, mentor and year groups) in that year's unit.
     include_groups: bool = False
+    # The app holds an Entra role scoped to the units (needed to keep changing groups placed in
+    # restricted-management units; see restricted_unit_lockout).
+    app_has_unit_role: bool = False
+
+    @model_validator(mode="after")
+    def _no_lockout(self) -> AdminUnitsConfig:
+        if self.enabled and self.include_groups and self.restricted_management and not self.app_has_unit_role:
+            raise ValueError(restricted_unit_lockout())
+        return self
 
     def name_template(self, kind: str) -> str:
         names: dict[str, str] = {k: v for k, v in _default_au_names().items()}

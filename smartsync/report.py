@@ -90,6 +90,8 @@ def _describe(change: Change) -> str:
         "group.create": "create group",
         "group.update": "update group",
         "group.delete": "delete group",
+        "group.restore": "restore deleted group",
+        "group.purge": "purge deleted group",
         "group.members.add": "add members",
         "group.members.remove": "remove members",
         "group.owners.add": "add owners",

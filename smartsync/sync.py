@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from smartsync.apply import Applier, Outcome
 from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.config import Config
+from smartsync.deleted import prefer_restore, read_deleted_groups
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
@@ -150,7 +151,9 @@ def compute_plan(
         want = replace(want, admin_units={})
     have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
     if units and config.sync.admin_units.include_groups:
-        want = with_groups_in_year_units(want, have)
+        # Restricted-management units take no Microsoft 365 groups (Graph refuses them).
+        restricted = config.sync.admin_units.restricted_management
+        want = with_groups_in_year_units(want, have, security_only=restricted)
     rules = RemovalRules(
         group=config.removal.group,
         team=config.removal.team,
@@ -158,6 +161,8 @@ def compute_plan(
         archived_on=today.isoformat(),
     )
     plan = diff(want, have, rules=rules)
+    if groups and plan.count("group.create"):
+        plan = prefer_restore(plan, read_deleted_groups(client, config.sync.prefix))
     if in_quiet_window(today, config.year):
         year = academic_year(today, config.year)
         # With a derived academic year the MIS may already hold next year's classes under this
@@ -172,11 +177,15 @@ def compute_plan(
     return plan, want, have
 
 
-def with_groups_in_year_units(want: DesiredState, have: ActualState) -> DesiredState:
+def with_groups_in_year_units(
+    want: DesiredState, have: ActualState, *, security_only: bool = False
+) -> DesiredState:
     """Year units also hold that year's managed groups (those that exist already: new ones next run)."""
     by_year: dict[tuple[str | None, str], set[UserRef]] = {}
     for key, spec in want.groups.items():
         current = have.groups.get(key)
+        if security_only and current is not None and current.type != "security":
+            continue
         if spec.year_group and current is not None and not current.archived:
             by_year.setdefault((spec.school, spec.year_group), set()).add(
                 UserRef(current.display_name, current.id)

@@ -16,7 +16,7 @@ dynamic), some people cannot join (guests refused by policy), and a group has at
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ def not_there(error: GraphError) -> bool:
     return error.status == 400 and (_SOURCE_MISSING in error.message.lower() or named_id(error) is not None)
 
 
-def replicating(error: GraphError, target: str | None, created: set[str]) -> bool:
+def replicating(error: GraphError, target: str | None, created: Container[str]) -> bool:
     """Whether `error` is the directory still catching up with `target`, created in this run."""
     if target is None or target not in created or not not_there(error):
         return False

@@ -72,7 +72,7 @@ class LiveSettings:
     """Which live behaviours are on, and how strong; the defaults are the field notes' figures, short."""
 
     lag_seconds: float = 5.0  # groups, classes, units (the notes: seconds)
-    team_lag_seconds: float = 60.0  # team creation from a new group (the notes: up to 15 minutes)
+    team_lag_seconds: float = 30.0  # team creation from a new group (the notes: up to 15 minutes)
     app_owner: bool = True
     shuffle_batches: bool = True
     max_owners: int = 100
