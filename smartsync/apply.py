@@ -526,7 +526,9 @@ class Applier(LiveAnswers):
             if error is not None:
                 outcome.fail(error)
                 return []
-            # Mark it archived only once Teams accepted the archive, so a failure is retried next run.
+            if not self.confirm_archive(outcome, _header(result.headers, "location")):
+                return []
+            # Mark it archived only once Teams archived it, so a failure is retried next run.
             patch = GraphRequest("PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields))
             return [_Call(outcome, patch)]
         if call.purpose == "delete":

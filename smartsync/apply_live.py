@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,8 @@ class LiveAnswers:
     warnings: list[str]
     lagging: list[tuple[_Call, GraphResult]]
     seen: set[str]  # new objects that answered as existing
+    team_poll_seconds: float
+    team_poll_timeout: float
 
     def _settle(self, call: _Call, result: GraphResult, *, final: bool = False) -> list[_Call]:
         raise NotImplementedError  # the Applier's
@@ -115,6 +118,35 @@ class LiveAnswers:
         if self.replication.exhausted:
             return None
         return target if target not in self.seen else None
+
+    def confirm_archive(self, outcome: Outcome, location: str | None) -> bool:
+        """Poll an accepted archive's operation, then read `isArchived` from `GET /teams/{id}`.
+
+        (`/joinedTeams` is reported to lie about it.) False, with the outcome set, when it is not done.
+        """
+        deadline = time.monotonic() + self.team_poll_timeout
+        while location and time.monotonic() < deadline:
+            self.sleep(self.team_poll_seconds)
+            try:
+                status = str(self.client.get(location).get("status") or "")
+            except GraphError:
+                break  # cannot tell from the operation: the team itself says
+            if status == "failed":
+                outcome.fail(
+                    "Teams could not archive the team (its operation failed); the next run tries again"
+                )
+                return False
+            if status == "succeeded":
+                break
+        try:
+            archived = self.client.get(f"/teams/{outcome.object_id}").get("isArchived") is True
+        except GraphError as error:
+            outcome.fail(f"the archive was accepted but the team could not be read back: {error}")
+            return False
+        if not archived:
+            outcome.result = "skipped"
+            outcome.error = "pending: Teams has not finished archiving the team; the next run checks again"
+        return archived
 
     def note_created(self, object_id: str | None) -> None:
         if object_id:

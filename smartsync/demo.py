@@ -88,7 +88,14 @@ def demo_config(journal_dir: Path, sample: Path) -> Config:
                     "creation_retry_seconds": 10.0 / TIME_SCALE,
                     "poll_seconds": 5.0 / TIME_SCALE,
                     "poll_timeout_seconds": 120.0 / TIME_SCALE,
-                }
+                },
+                # Waits for Entra to replicate new objects, on the demo's clock.
+                "replication": {
+                    "first_wait_seconds": 2.0 / TIME_SCALE,
+                    "max_wait_seconds": 30.0 / TIME_SCALE,
+                    "budget_minutes": 5.0 / TIME_SCALE,
+                    "team_budget_minutes": 15.0 / TIME_SCALE,
+                },
             },
             "journal": {"path": str(journal_dir / "changes.jsonl")},
         },
