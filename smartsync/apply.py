@@ -142,6 +142,7 @@ class Applier(LiveAnswers):
         self.warnings: list[str] = []
         self.lagging: list[tuple[_Call, GraphResult]] = []
         self.seen: set[str] = set()
+        self.archiving: list[tuple[_Call, str | None]] = []
         self.graph_v1 = f"{graph_url.rstrip('/')}/v1.0"
         self.directory_objects = f"{self.graph_v1}/directoryObjects"
         self.team_retries = team_retries
@@ -234,6 +235,8 @@ class Applier(LiveAnswers):
         for object_id, added in additions.items():
             calls.extend(self._bulk_additions(object_id, added))
         self.follow_up(self.send(calls), FOLLOW_UP_ROUNDS)
+        if self.archiving:
+            self.follow_up(self.confirm_archives(), FOLLOW_UP_ROUNDS)
         self._verify_uncertain(outcomes)
         return outcomes
 
@@ -526,11 +529,9 @@ class Applier(LiveAnswers):
             if error is not None:
                 outcome.fail(error)
                 return []
-            if not self.confirm_archive(outcome, _header(result.headers, "location")):
-                return []
-            # Mark it archived only once Teams archived it, so a failure is retried next run.
-            patch = GraphRequest("PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields))
-            return [_Call(outcome, patch)]
+            # Marked archived (renamed) only once Teams archived it: see confirm_archives.
+            self.archiving.append((call, _header(result.headers, "location")))
+            return []
         if call.purpose == "delete":
             if error is None or error.status == 404:
                 return []

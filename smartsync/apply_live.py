@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from smartsync.deleted import DELETED_GROUPS
-from smartsync.graph import GraphClient, GraphError, GraphResult
+from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphResult
 from smartsync.graph.consistency import (
     ReplicationWait,
     named_id,
@@ -53,6 +53,7 @@ class LiveAnswers:
     seen: set[str]  # new objects that answered as existing
     team_poll_seconds: float
     team_poll_timeout: float
+    archiving: list[tuple[_Call, str | None]]  # archives Teams accepted, to be confirmed
 
     def _settle(self, call: _Call, result: GraphResult, *, final: bool = False) -> list[_Call]:
         raise NotImplementedError  # the Applier's
@@ -119,34 +120,48 @@ class LiveAnswers:
             return None
         return target if target not in self.seen else None
 
-    def confirm_archive(self, outcome: Outcome, location: str | None) -> bool:
-        """Poll an accepted archive's operation, then read `isArchived` from `GET /teams/{id}`.
+    def confirm_archives(self) -> list[_Call]:
+        """Poll accepted archives' operations, then read `isArchived` from `GET /teams/{id}`.
 
-        (`/joinedTeams` is reported to lie about it.) False, with the outcome set, when it is not done.
+        (`/joinedTeams` is reported to lie about it.) Returns the renames of the teams now archived;
+        the others are left for the next run, which sees them unrenamed and archives them again.
         """
+        waiting, self.archiving = self.archiving, []
+        polling = [(call, location) for call, location in waiting if location]
         deadline = time.monotonic() + self.team_poll_timeout
-        while location and time.monotonic() < deadline:
+        while polling and time.monotonic() < deadline:
             self.sleep(self.team_poll_seconds)
-            try:
-                status = str(self.client.get(location).get("status") or "")
-            except GraphError:
-                break  # cannot tell from the operation: the team itself says
-            if status == "failed":
-                outcome.fail(
-                    "Teams could not archive the team (its operation failed); the next run tries again"
+            answers = self.client.batch(
+                [GraphRequest("GET", location) for _, location in polling if location]
+            )
+            still = []
+            for (call, location), answer in zip(polling, answers, strict=True):
+                status = str((answer.body or {}).get("status") or "") if answer.error is None else ""
+                if status == "failed":
+                    call.outcome.fail(
+                        "Teams could not archive the team (its operation failed); the next run tries again"
+                    )
+                elif status not in ("succeeded", "") and answer.error is None:
+                    still.append((call, location))
+            polling = still
+        asking = [call for call, _ in waiting if call.outcome.result == "ok"]
+        teams = self.client.batch([GraphRequest("GET", f"/teams/{c.outcome.object_id}") for c in asking])
+        renames: list[_Call] = []
+        for call, team in zip(asking, teams, strict=True):
+            outcome = call.outcome
+            if team.error is None and isinstance(team.body, dict) and team.body.get("isArchived") is True:
+                rename = GraphRequest(
+                    "PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields)
                 )
-                return False
-            if status == "succeeded":
-                break
-        try:
-            archived = self.client.get(f"/teams/{outcome.object_id}").get("isArchived") is True
-        except GraphError as error:
-            outcome.fail(f"the archive was accepted but the team could not be read back: {error}")
-            return False
-        if not archived:
-            outcome.result = "skipped"
-            outcome.error = "pending: Teams has not finished archiving the team; the next run checks again"
-        return archived
+                renames.append(replace(call, request=rename, purpose=""))
+            elif team.error is not None:
+                outcome.fail(f"the archive was accepted but the team could not be read back: {team.error}")
+            else:
+                outcome.result = "skipped"
+                outcome.error = (
+                    "pending: Teams has not finished archiving the team; the next run checks again"
+                )
+        return renames
 
     def note_created(self, object_id: str | None) -> None:
         if object_id:
