@@ -310,7 +310,7 @@ class LiveAnswers:
                 if str(r.get("mailNickname") or "").lower() == nick.lower()
             ]
         except GraphError as exc:
-            live, deleted = [], [{"displayName": None, "id": f"(not found: {exc})"}]
+            return self._skip_create(outcome, nick, f"an object smartsync could not look up ({exc})")
         if live:
             # Our own creation, applied although its answer said otherwise (a throttled or lost
             # request that went through): the group is there, which is what was wanted.
@@ -325,6 +325,9 @@ class LiveAnswers:
             )
         else:
             holder = "an object that is not a group (a mailbox, contact or user alias)"
+        return self._skip_create(outcome, nick, holder)
+
+    def _skip_create(self, outcome: Outcome, nick: str, holder: str) -> list[_Call]:
         message = (
             f"Group '{outcome.change.name}' ({outcome.change.key}) was not created: its mail nickname "
             f"'{nick}' is taken by {holder}"

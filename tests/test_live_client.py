@@ -308,3 +308,47 @@ def _scaled_sleep(seconds: float) -> None:
     import time
 
     time.sleep(seconds)  # the config's waits are already on the served clock's scale
+
+
+def _m365(nickname: str) -> dict[str, Any]:
+    return {
+        "displayName": nickname,
+        "mailNickname": nickname,
+        "mailEnabled": True,
+        "securityEnabled": False,
+        "groupTypes": ["Unified"],
+    }
+
+
+def test_a_taken_nickname_is_looked_up_a_deleted_holder_is_a_warning_our_own_group_is_done(
+    https_client: tuple[GraphClient, ServedTenant, Path],
+) -> None:
+    client, _served, config_path = https_client
+    os.environ["SMARTSYNC_CLIENT_SECRET"] = DEMO_SECRET
+    try:
+        config = load_config(config_path)[0]
+    finally:
+        del os.environ["SMARTSYNC_CLIENT_SECRET"]
+    held = client.request("POST", "/groups", json=_m365("smartsync-MIN-group-held")).body["id"]
+    _scaled_sleep(6.0 / SCALE)  # past the replication delay of the new group
+    client.request("DELETE", f"/groups/{held}")  # deleted after planning: it still holds the nickname
+    ours = client.request("POST", "/groups", json=_m365("smartsync-MIN-group-ours")).body["id"]
+    plan = [
+        Change(
+            "group.create",
+            f"MIN-group-{name}",
+            name=name.title(),
+            group=GroupSpec(
+                f"MIN-group-{name}", "group", name.title(), "microsoft365", f"smartsync-MIN-group-{name}"
+            ),
+        )
+        for name in ("held", "ours")
+    ]
+    applier = Applier(
+        client, config.tenant.graph_url, replication=replication_wait(config), sleep=_scaled_sleep
+    )
+    held_outcome, ours_outcome = applier.apply(plan)
+    assert held_outcome.result == "skipped" and held in (held_outcome.error or "")
+    assert any("smartsync-MIN-group-held" in w and held in w for w in applier.warnings)
+    # A creation that went through although its answer said otherwise (throttled, lost): it is done.
+    assert ours_outcome.result == "ok" and ours_outcome.object_id == ours
