@@ -237,3 +237,35 @@ def test_without_live_the_reference_pages_hold(tmp_path: Path) -> None:
         owners = graph.call("GET", f"/groups/{group}/owners")[1]["value"]
         assert [o["id"] for o in owners] == [graph.users[0]]
         graph.http.close()
+
+
+def test_owners_stop_at_the_cap() -> None:
+    from smartsync.simulator import Simulator
+    from smartsync.simulator.live import LiveSettings
+
+    sim = Simulator(
+        demo_seed(mini_roster(), missing_every=None), live=LiveSettings(max_owners=3), time_scale=1000
+    )
+    users = [u["id"] for u in sim.dump_state()["users"]]
+    with httpx.Client(transport=sim.transport(), base_url=sim.base_url) as http:
+        token = http.post(
+            f"/{DEMO_TENANT}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": DEMO_CLIENT,
+                "client_secret": DEMO_SECRET,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        ref = f"{sim.base_url}/v1.0/directoryObjects/"
+        body = {"displayName": "cap", "mailNickname": "cap", "mailEnabled": False, "securityEnabled": True}
+        group = http.post("/v1.0/groups", json={**body, "owners@odata.bind": [ref + users[0]]}).json()["id"]
+        sim.clock.advance(10)
+        # The app itself is the second owner; a third fits, a fourth is past the cap.
+        assert (
+            http.post(f"/v1.0/groups/{group}/owners/$ref", json={"@odata.id": ref + users[1]}).status_code
+            == 204
+        )
+        refused = http.post(f"/v1.0/groups/{group}/owners/$ref", json={"@odata.id": ref + users[2]})
+        assert refused.status_code == 403 and "forward-link 'owners'" in refused.json()["error"]["message"]
