@@ -6,7 +6,8 @@ round trips of 20. A failed change does not stop the run: it is recorded, later 
 on it are skipped, and the next run picks it up. Two rules make reruns safe: a creation whose
 response was lost is looked up by its marker before anything is created again, and a bulk addition
 Graph refuses (one member already there, one user gone) is retried one reference at a time, where
-"already there" counts as done.
+"already there" counts as done. What the live service answers beyond the reference pages (objects
+still replicating, users gone meanwhile, groups the app may not write) is read by `apply_live.py`.
 """
 
 from __future__ import annotations

@@ -236,10 +236,8 @@ class LiveService:
         for key, value in body.items():
             if key == "@odata.id" and isinstance(value, str):
                 refs.append(_ref_id(value))
-            elif key.endswith("@odata.bind") and key.split("@")[0] in ("members", "owners"):
-                refs.extend(_ref_id(v) for v in value if isinstance(v, str)) if isinstance(
-                    value, list
-                ) else None
+            elif key in ("members@odata.bind", "owners@odata.bind") and isinstance(value, list):
+                refs.extend(_ref_id(v) for v in value if isinstance(v, str))
         return refs
 
     def _group_request(self, req: SimRequest, group_id: str, rest: str, body: Any, now: float) -> None:
