@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphThrottled, GraphUnavailable
-from smartsync.graph.consistency import read_when_replicated
+from smartsync.graph.consistency import read_when_replicated, unwritable_reason
 from smartsync.graph.errors import GraphNotFound
 from smartsync.naming import (
     key_from_au_description,
@@ -24,7 +24,10 @@ from smartsync.naming import (
 from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, GroupType, Notice, UserRef
 
 USER_SELECT = "id,userPrincipalName,mail,employeeId"
-GROUP_SELECT = "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions"
+GROUP_SELECT = (
+    "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions,mailEnabled,"
+    "onPremisesSyncEnabled"
+)
 MEMBER_SELECT = "id,userPrincipalName,displayName"
 PAGE = "999"
 
@@ -133,6 +136,7 @@ def _read_groups(
             members=lists[f"/groups/{row['id']}/members"],
             owners=lists[f"/groups/{row['id']}/owners"],
             is_team="Team" in (row.get("resourceProvisioningOptions") or []),
+            unwritable=unwritable_reason(row),
             education_class=education_class,
             archived=archived,
         )

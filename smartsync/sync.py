@@ -25,6 +25,7 @@ from smartsync.plan import Plan, RemovalRules, diff, hold_removals, summarise
 from smartsync.roster import Roster
 from smartsync.safety import Refusal, check
 from smartsync.state import ActualState, DesiredState, UserRef
+from smartsync.unwritable import hold_unwritable
 
 FEATURES = ("groups", "admin-units", "teams")
 Progress = Callable[[str, int, int], None]
@@ -150,6 +151,7 @@ def compute_plan(
     if not units:
         want = replace(want, admin_units={})
     have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    want, have = hold_unwritable(want, have)
     if units and config.sync.admin_units.include_groups:
         # Restricted-management units take no Microsoft 365 groups (Graph refuses them).
         restricted = config.sync.admin_units.restricted_management

@@ -190,12 +190,17 @@ def test_groups_smartsync_must_not_write_are_warnings_not_failures(tmp_path: Pat
         members.append(Membership("C0", "L1-0", "learner"))
         changed = replace(roster, memberships=tuple(members))
         config = configure(tmp_path, served, changed, teams={"enabled": False})
+        writes_before = len([r for r in logged(served) if mentor["id"] in r["path"] and r["method"] != "GET"])
         after = run(config, "run")
         assert after["exit"] == 0 and after["status"] == "ok", after["changes"]
         messages = " ".join(w["message"] for w in after["warnings"])
         assert "Mentor group 7M" in messages and "on-premises" in messages
         assert "learner1.0@mini.example" in messages and "guests" in messages
         assert results(after).get("failed", 0) == 0
+        # The synced group is read as such and left out of the plan: no write is even tried.
+        assert not [c for c in after["changes"] if c["key"] == "MIN-mentor-M1"]
+        writes = [r for r in logged(served) if mentor["id"] in r["path"] and r["method"] != "GET"]
+        assert len(writes) == writes_before
 
 
 def test_restricted_units_with_include_groups_refuse_unless_the_app_has_a_unit_role(tmp_path: Path) -> None:

@@ -156,6 +156,14 @@ def test_groups_an_app_may_not_write_refuse_as_graph_does(
     live.control("lock-group", {"group": group, "kind": kind})
     got, text = live.message("POST", f"/groups/{group}/members/$ref", {"@odata.id": live.ref(live.users[1])})
     assert got == status and words in text
+    # And the group says so when read, as Entra's groups do.
+    props = live.call("GET", f"/groups/{group}?$select=mailEnabled,onPremisesSyncEnabled,groupTypes")[1]
+    shown = {
+        "mail_enabled": props["mailEnabled"],
+        "on_premises": props["onPremisesSyncEnabled"],
+        "dynamic": "DynamicMembership" in props["groupTypes"],
+    }
+    assert shown[kind] is True
 
 
 def test_guests_are_refused_by_policy(live: Graph) -> None:

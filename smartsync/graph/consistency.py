@@ -92,6 +92,18 @@ def read_when_replicated(client: GraphClient, path: str, params: Mapping[str, st
     return []
 
 
+def unwritable_reason(group: Mapping[str, Any]) -> str | None:
+    """Why a group, as Graph lists it, takes no write from an app (the phrases of `refusal`), if so."""
+    types = group.get("groupTypes") or []
+    if group.get("onPremisesSyncEnabled") is True:
+        return "is synced from on-premises Active Directory (change it there)"
+    if "DynamicMembership" in types:
+        return "has dynamic membership (its rule decides its members)"
+    if group.get("mailEnabled") is True and "Unified" not in types:
+        return "is mail-enabled (Exchange manages it)"
+    return None
+
+
 @dataclass
 class ReplicationWait:
     """Waits for new objects to replicate: growing pauses, and a budget for the whole run.
@@ -125,4 +137,12 @@ class ReplicationWait:
         return pause
 
 
-__all__ = ["ReplicationWait", "named_id", "not_there", "refusal", "replicating", "team_not_ready"]
+__all__ = [
+    "ReplicationWait",
+    "named_id",
+    "not_there",
+    "refusal",
+    "replicating",
+    "team_not_ready",
+    "unwritable_reason",
+]

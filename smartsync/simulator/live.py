@@ -114,9 +114,19 @@ class LiveService:
     # -- controls (tests and `/_simulator/live/...`) -------------------------------------------------
 
     def lock_group(self, group_id: str, kind: str) -> None:
+        """Make a group one an app may not write, and let its properties say so, as Entra's do."""
         if kind not in LOCK_KINDS:
             raise ValueError(f"kind must be one of {sorted(LOCK_KINDS)}")
         self.locked[group_id] = kind
+        group = self.state.groups.get(group_id)
+        if group is None:
+            return
+        if kind == "mail_enabled":
+            group.mail_enabled = True
+        elif kind == "on_premises":
+            group.on_premises_sync_enabled = True
+        elif "DynamicMembership" not in group.group_types:
+            group.group_types.append("DynamicMembership")
 
     def refuse_guest(self, user_id: str) -> None:
         self.guests.add(user_id)

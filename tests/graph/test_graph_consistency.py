@@ -62,3 +62,16 @@ def test_the_wait_grows_and_stops_at_its_budget() -> None:
     assert pauses == [2.0, 4.0, 8.0, 6.0] and wait.exhausted
     wait.restart()
     assert wait.next_pause() is None
+
+
+def test_groups_read_as_ones_an_app_may_not_write() -> None:
+    from smartsync.graph.consistency import unwritable_reason
+
+    assert (
+        unwritable_reason({"mailEnabled": True, "groupTypes": []}) == "is mail-enabled (Exchange manages it)"
+    )
+    assert (
+        unwritable_reason({"mailEnabled": True, "groupTypes": ["Unified"]}) is None
+    )  # a Microsoft 365 group
+    assert "on-premises" in (unwritable_reason({"onPremisesSyncEnabled": True}) or "")
+    assert "dynamic" in (unwritable_reason({"groupTypes": ["Unified", "DynamicMembership"]}) or "")
