@@ -515,7 +515,7 @@ class Applier(LiveAnswers):
                 return []
             if error.status == 409:  # already a team (an earlier, interrupted run)
                 return []
-            if team_not_ready(error) and (error.status == 404 or outcome.object_id in self.created):
+            if team_not_ready(error):  # the group has not reached Teams yet
                 outcome.result, outcome.error = "pending", _describe(error)
                 return []
             outcome.fail(error)
