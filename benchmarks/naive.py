@@ -4,7 +4,9 @@ It runs the same plan as smartsync (so the two make the same changes) but sends 
 time, never uses `$batch`, and adds every owner and member with its own `POST .../$ref`, including
 those smartsync binds into the group's creation. Like any reasonable script it waits for
 `Retry-After` when throttled, and it keeps smartsync's `$select` on reads, so the comparison shows
-what batching and concurrency buy, not what a careless query costs.
+what batching and concurrency buy, not what a careless query costs. Against the live service's
+replication delay it does what Moodle's plugin does: a reference to a group created moments ago that
+"does not exist" is tried again, up to 5 times 10 seconds apart.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphResult
+from smartsync.graph.consistency import not_there
 
 BINDS = ("owners", "members")
+REPLICATION_RETRIES = 5
+REPLICATION_RETRY_SECONDS = 10.0
 
 
 class NaiveGraphClient(GraphClient):
@@ -50,12 +55,21 @@ class NaiveGraphClient(GraphClient):
                     return result
         for rel in BINDS:
             for ref in binds[rel]:
-                added = self._send(
+                added = self._send_waiting(
                     GraphRequest("POST", f"{group_path}/{rel}/$ref", {"@odata.id": ref}, idempotent=True)
                 )
                 if added.error is not None:
                     return added
         return result or GraphResult(204, None)
+
+    def _send_waiting(self, request: GraphRequest) -> GraphResult:
+        result = self._send(request)
+        for _ in range(REPLICATION_RETRIES):
+            if result.error is None or not not_there(result.error):
+                break
+            self._sleep(REPLICATION_RETRY_SECONDS)
+            result = self._send(request)
+        return result
 
     def _send(self, request: GraphRequest) -> GraphResult:
         try:

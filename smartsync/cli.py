@@ -722,6 +722,12 @@ def simulator() -> None:
     "edu-classes-unavailable, teams-members-api-unavailable (comma-separated).",
 )
 @click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="The live service's habits: replication delay, the app as owner, shuffled $batch answers ...",
+)
+@click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the CA and server certificate, kept and reused across restarts while valid "
@@ -737,6 +743,7 @@ def simulator_serve(
     faults_spec: str | None,
     time_scale: float,
     no_throttling: bool,
+    live: bool,
     cert_dir: Path | None,
     quirks_spec: str | None = None,
 ) -> None:
@@ -778,6 +785,7 @@ def simulator_serve(
             throttling=not no_throttling,
             base_url=base_url,
             quirks=quirks,
+            live=live,
         )
         if request_log is not None:
             sim.log_to(request_log)

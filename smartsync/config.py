@@ -234,6 +234,17 @@ def _default_au_names() -> dict[AdminUnitNameKey, str]:
     return {"learners": "Learners", "staff": "Staff", "mentors": "Mentors", "year_group": "{year_group}"}
 
 
+def restricted_unit_lockout() -> str:
+    return (
+        "include_groups with restricted_management would lock smartsync out of its own groups: Graph's "
+        "application permissions do not let an app change objects inside a restricted-management unit, so "
+        "once a class is placed in one its members could no longer be synced. Either give the app an Entra "
+        "role scoped to the units (for example Groups Administrator on each unit) and set "
+        "sync.admin_units.app_has_unit_role: true (then only security groups are placed: Microsoft 365 "
+        "groups cannot be members of such units), or turn off include_groups or restricted_management"
+    )
+
+
 class AdminUnitsConfig(_Model):
     enabled: bool = True
     units: list[AdminUnitKind] = Field(default_factory=_default_au_units)
@@ -241,6 +252,15 @@ class AdminUnitsConfig(_Model):
     restricted_management: bool = False
     # Also place each year's managed groups (classes, mentor and year groups) in that year's unit.
     include_groups: bool = False
+    # The app holds an Entra role scoped to the units (needed to keep changing groups placed in
+    # restricted-management units; see restricted_unit_lockout).
+    app_has_unit_role: bool = False
+
+    @model_validator(mode="after")
+    def _no_lockout(self) -> AdminUnitsConfig:
+        if self.enabled and self.include_groups and self.restricted_management and not self.app_has_unit_role:
+            raise ValueError(restricted_unit_lockout())
+        return self
 
     def name_template(self, kind: str) -> str:
         names: dict[str, str] = {k: v for k, v in _default_au_names().items()}
@@ -293,12 +313,24 @@ class AccountsConfig(_Model):
     staff_job_title: str = Field(default="Staff", min_length=1, max_length=128)
 
 
+class ReplicationConfig(_Model):
+    """Waiting for Entra to replicate objects this run created (requests naming them answer 404 a while)."""
+
+    first_wait_seconds: float = Field(default=2.0, ge=0)
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+    # The most a run waits, in all, for new groups, classes and units; what still fails then fails.
+    budget_minutes: float = Field(default=5.0, ge=0)
+    # The most a run waits for new groups to reach Teams; teams still refused then stay pending.
+    team_budget_minutes: float = Field(default=15.0, ge=0)
+
+
 class SyncConfig(_Model):
     prefix: str = Field(default="smartsync", min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_]+$")
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     admin_units: AdminUnitsConfig = Field(default_factory=AdminUnitsConfig)
     teams: TeamsConfig = Field(default_factory=TeamsConfig)
     users: AccountsConfig | None = None  # accounts are managed only when this section is present
+    replication: ReplicationConfig = Field(default_factory=ReplicationConfig)
 
 
 _MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"

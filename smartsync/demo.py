@@ -3,7 +3,9 @@
 Seeds the simulator with Entra users for the bundled sample school (a few roster people left out on
 purpose, so the report shows unmatched-user warnings, and a few unmanaged groups, one with a name
 that collides with a roster class, which must stay untouched), then runs the sync twice: the first
-run creates groups and memberships, the second finds nothing to do. No config, no network.
+run creates groups and memberships, the second finds nothing to do. No config, no network. The tenant
+has the live service's habits (replication delay, the app as owner, shuffled `$batch` answers), so
+the first run shows smartsync waiting for new objects and still ending with nothing failed.
 """
 
 from __future__ import annotations
@@ -89,7 +91,14 @@ def demo_config(journal_dir: Path, sample: Path) -> Config:
                     "creation_retry_seconds": 10.0 / TIME_SCALE,
                     "poll_seconds": 5.0 / TIME_SCALE,
                     "poll_timeout_seconds": 120.0 / TIME_SCALE,
-                }
+                },
+                # Waits for Entra to replicate new objects, on the demo's clock.
+                "replication": {
+                    "first_wait_seconds": 2.0 / TIME_SCALE,
+                    "max_wait_seconds": 30.0 / TIME_SCALE,
+                    "budget_minutes": 5.0 / TIME_SCALE,
+                    "team_budget_minutes": 15.0 / TIME_SCALE,
+                },
             },
             "journal": {"path": str(journal_dir / "changes.jsonl")},
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,13 +80,19 @@ class Tenant:
                 config_path="test",
                 today=today,
                 only=only,
-                sleep=lambda _s: None,
+                # Waits pass on the simulator's fast clock (replication, Teams), not in real time.
+                sleep=lambda seconds: time.sleep(self.sim.clock.to_real(seconds)),
             )
         self.runs.append(result)
         return result
 
     def state(self) -> dict[str, Any]:
         return self.sim.dump_state()
+
+    def user_owners(self, group: dict[str, Any]) -> list[str]:
+        """A group's owners that are users: Graph makes the app itself an owner of what it creates."""
+        users = {u["id"] for u in self.state()["users"]}
+        return [o for o in group.get("owners") or [] if o in users]
 
     def managed_groups(self) -> dict[str, dict[str, Any]]:
         return {

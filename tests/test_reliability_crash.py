@@ -95,8 +95,9 @@ def test_a_run_that_dies_mid_apply_is_repaired_by_the_next_run_without_duplicate
     reads, whole_run = requests_of_a_clean_run
     assert whole_run > reads + 5  # there is an apply phase to die in
     rng = random.Random(seed)
-    # The last requests of a run poll team creation, as often as time allows: die before those.
-    die_at = rng.randint(reads + 1, reads + (whole_run - reads) * 3 // 4)
+    # The later requests of a run wait for new objects to replicate and poll team creation, as often
+    # as time allows, so their number varies with the machine's load: die in the first half of apply.
+    die_at = rng.randint(reads + 1, reads + (whole_run - reads) // 2)
     roster = mini_roster()
     with tenant(tmp_path, roster) as t:
         before = unmanaged_snapshot(t.state())

@@ -118,12 +118,13 @@ def expected_picture(state: dict[str, Any], roster: Roster, config: Config, toda
 
 
 def actual_picture(state: dict[str, Any]) -> TenantPicture:
+    users = {u["id"] for u in state["users"]}  # owners that are not users (the app itself) are not ours
     groups = {
         str(g["mailNickname"]).lower(): GroupPicture(
             g["displayName"],
             "Unified" in (g.get("groupTypes") or []),
             tuple(sorted(g.get("members") or [])),
-            tuple(sorted(g.get("owners") or [])),
+            tuple(sorted(o for o in g.get("owners") or [] if o in users)),
             bool(g.get("team")),
         )
         for g in state["groups"]
@@ -199,6 +200,8 @@ def journal_gaps(state: dict[str, Any], events: list[dict[str, Any]]) -> list[st
             gaps.append(f"group {nick} ({gid}) has no group.create line")
         for role, rel in (("member", "members"), ("owner", "owners")):
             for uid in group.get(rel) or []:
+                if uid not in address:
+                    continue  # the app's own service principal, which Graph made an owner
                 if not recorded(gid, address.get(uid, uid), role):
                     gaps.append(f"{role} {address.get(uid, uid)} of {nick} has no journal line")
         if group.get("team") and ("team.create", gid) not in created:

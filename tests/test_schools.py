@@ -66,12 +66,13 @@ def merged(*rosters: Roster) -> Roster:
 def owned_picture(state: dict[str, Any], prefix: str, codes: tuple[str, ...]) -> TenantPicture:
     """The groups and units in the tenant that carry `prefix` and one of `codes`, from the state dump."""
     heads = tuple(f"{prefix}-{code}-".lower() for code in codes)
+    users = {u["id"] for u in state["users"]}  # owners that are not users (the app itself) are not ours
     groups = {
         str(g["mailNickname"]).lower(): GroupPicture(
             g["displayName"],
             "Unified" in (g.get("groupTypes") or []),
             tuple(sorted(g.get("members") or [])),
-            tuple(sorted(g.get("owners") or [])),
+            tuple(sorted(o for o in g.get("owners") or [] if o in users)),
             bool(g.get("team")),
         )
         for g in state["groups"]

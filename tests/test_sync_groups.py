@@ -66,7 +66,7 @@ def actual_groups(t: Tenant) -> dict[str, dict[str, Any]]:
             "displayName": g["displayName"],
             "unified": "Unified" in g.get("groupTypes", []),
             "members": sorted(g.get("members", [])),
-            "owners": sorted(g.get("owners", [])),
+            "owners": sorted(t.user_owners(g)),
         }
         for nick, g in t.managed_groups().items()
     }

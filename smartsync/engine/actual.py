@@ -35,9 +35,14 @@ from smartsync.engine.state import (
     UserRef,
 )
 from smartsync.graph import GraphClient, GraphError, GraphRequest, GraphThrottled, GraphUnavailable
+from smartsync.graph.consistency import read_when_replicated, unwritable_reason
+from smartsync.graph.errors import GraphNotFound
 
 USER_SELECT = "id,userPrincipalName,mail,employeeId"
-GROUP_SELECT = "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions"
+GROUP_SELECT = (
+    "id,displayName,description,mailNickname,groupTypes,resourceProvisioningOptions,mailEnabled,"
+    "onPremisesSyncEnabled"
+)
 MEMBER_SELECT = "id,userPrincipalName,displayName"
 PAGE = "999"
 
@@ -165,6 +170,7 @@ def _read_groups(
             members=lists[f"/groups/{row['id']}/members"],
             owners=lists[f"/groups/{row['id']}/owners"],
             is_team="Team" in (row.get("resourceProvisioningOptions") or []),
+            unwritable=unwritable_reason(row),
             education_class=education_class,
             archived=archived,
         )
@@ -228,6 +234,10 @@ def _refs(rows: Sequence[dict[str, Any]]) -> set[UserRef]:
     }
 
 
+def _is_user(row: dict[str, Any]) -> bool:
+    return str(row.get("@odata.type") or "#microsoft.graph.user").lower() == "#microsoft.graph.user"
+
+
 def _read_member_lists(
     client: GraphClient, paths: list[str], progress: Progress | None, what: str
 ) -> dict[str, frozenset[UserRef]]:
@@ -236,15 +246,24 @@ def _read_member_lists(
     results = client.batch([GraphRequest("GET", f"{path}?{params}") for path in paths])
     out: dict[str, frozenset[UserRef]] = {}
     for done, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
-        if result.error is not None and not isinstance(result.error, GraphUnavailable | GraphThrottled):
+        if result.error is not None and not isinstance(
+            result.error, GraphUnavailable | GraphThrottled | GraphNotFound
+        ):
             raise result.error
         body = result.body if isinstance(result.body, dict) and result.error is None else {}
-        refs = _refs(body.get("value") or [])
-        if result.error is not None or body.get("@odata.nextLink"):
+        rows = body.get("value") or []
+        if isinstance(result.error, GraphNotFound):
+            # Listed, but not readable yet: a group created moments ago (by the previous run).
+            rows = read_when_replicated(client, path, {"$select": MEMBER_SELECT, "$top": PAGE})
+        elif result.error is not None or body.get("@odata.nextLink"):
             # Still failing after the batch's retries, or more than 999 members: read this one list
             # on its own (with a fresh set of retries, and paging).
-            refs = _refs(client.get_all(path, {"$select": MEMBER_SELECT, "$top": PAGE}))
-        out[path] = frozenset(refs)
+            rows = client.get_all(path, {"$select": MEMBER_SELECT, "$top": PAGE})
+        if path.endswith("/owners"):
+            # Only user owners are smartsync's: Graph may make the app's own service principal an
+            # owner of the groups it creates; such owners are never counted, removed or bound.
+            rows = [r for r in rows if not isinstance(r, dict) or _is_user(r)]
+        out[path] = frozenset(_refs(rows))
         if progress is not None:
             progress(f"Reading {what}", done, len(paths))
     return out

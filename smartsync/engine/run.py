@@ -20,6 +20,7 @@ from smartsync.engine.apply import Applier, ApplyPolicy, Outcome
 from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.engine.cohorts import cohort_losses, in_rollover
+from smartsync.engine.deleted import prefer_restore, read_deleted_groups
 from smartsync.engine.desired import UserDirectory, build_desired
 from smartsync.engine.facts import object_facts, people_names
 from smartsync.engine.intents import IntentLog, reconcile
@@ -29,8 +30,10 @@ from smartsync.engine.safety import Refusal, check
 from smartsync.engine.schools import select_schools
 from smartsync.engine.state import ActualState, DesiredState, UserRef
 from smartsync.engine.team_members import for_plan as teams_membership_path
+from smartsync.engine.unwritable import hold_unwritable
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED, AuthError
 from smartsync.graph import GraphClient
+from smartsync.graph.consistency import ReplicationWait
 from smartsync.handout import Handout, HandoutInfo, handout_path, prune_handouts
 from smartsync.preflight.results import PreflightResults, adaptations, blocking_refusal, met_mid_run
 from smartsync.roster.model import Roster
@@ -203,8 +206,11 @@ def compute_plan(
         progress=progress,
         codes=config.school.all_codes,
     )
+    want, have = hold_unwritable(want, have)
     if units and config.sync.admin_units.include_groups:
-        want = with_groups_in_year_units(want, have)
+        # Restricted-management units take no Microsoft 365 groups (Graph refuses them).
+        restricted = config.sync.admin_units.restricted_management
+        want = with_groups_in_year_units(want, have, security_only=restricted)
     rules = RemovalRules(
         group=config.removal.group,
         team=config.removal.team,
@@ -212,6 +218,8 @@ def compute_plan(
         archived_on=today.isoformat(),
     )
     plan = diff(want, have, rules=rules)
+    if groups and plan.count("group.create"):
+        plan = prefer_restore(plan, read_deleted_groups(client, config.sync.prefix))
     if account_plan is not None:
         # Account changes go first: adoptions, then joiners, movers, returners and leavers.
         plan = replace(
@@ -248,11 +256,15 @@ def compute_plan(
     return plan, want, have
 
 
-def with_groups_in_year_units(want: DesiredState, have: ActualState) -> DesiredState:
+def with_groups_in_year_units(
+    want: DesiredState, have: ActualState, *, security_only: bool = False
+) -> DesiredState:
     """Year units also hold that year's managed groups (those that exist already: new ones next run)."""
     by_year: dict[tuple[str | None, str], set[UserRef]] = {}
     for key, spec in want.groups.items():
         current = have.groups.get(key)
+        if security_only and current is not None and current.type != "security":
+            continue
         if spec.year_group and current is not None and not current.archived:
             by_year.setdefault((spec.school, spec.year_group), set()).add(
                 UserRef(current.display_name, current.id)
@@ -366,6 +378,8 @@ def run_sync(
         accounts=AccountWrites(handout),
         team_members=teams_membership_path(config, client, have, plan.changes)[0],
         intents=IntentLog(journal) if journal is not None else None,
+        replication=replication_wait(config),
+        team_replication=replication_wait(config, teams=True),
     )
     try:
         result.outcomes = applier.apply(plan.changes)
@@ -373,6 +387,7 @@ def run_sync(
         if handout is not None:
             handout.close()
             result.handout = handout.info()
+    result.warnings.extend(applier.warnings)
     if journal is not None:
         written = sum(1 for o in result.outcomes if o.result == "ok")
         journal.end_run(
@@ -389,6 +404,13 @@ def _now(today: date | None) -> datetime:
     if today is None or today == date.today():
         return datetime.now(UTC)
     return datetime.combine(today, time(23, 59), UTC)
+
+
+def replication_wait(config: Config, *, teams: bool = False) -> ReplicationWait:
+    """How the Applier waits for Entra to replicate new objects (or new groups to reach Teams)."""
+    rep = config.sync.replication
+    minutes = rep.team_budget_minutes if teams else rep.budget_minutes
+    return ReplicationWait(minutes * 60.0, rep.first_wait_seconds, rep.max_wait_seconds)
 
 
 def _journal_outcome(journal: ChangeJournal, outcome: Outcome) -> None:

@@ -88,6 +88,8 @@ class GroupState:
     education_class: bool = False
     # Archived by smartsync at the end of its academic year: kept as it is, never synced again.
     archived: bool = False
+    # Why Graph will not let smartsync write it (mail-enabled, on-premises synced, dynamic), if so.
+    unwritable: str | None = None
 
 
 @dataclass(frozen=True)

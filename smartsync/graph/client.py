@@ -132,6 +132,11 @@ def encode_query(params: Mapping[str, str]) -> str:
     )
 
 
+def _removed_missing(message: str) -> bool:
+    """Graph's other answer to removing a non-member: "removed object references do not exist"."""
+    return "removed object references do not exist" in message.lower()
+
+
 def _verify_option(verify: str | bool | ssl.SSLContext) -> ssl.SSLContext | bool:
     """httpx's `verify` from ours: a CA file path adds that CA, True means the public CAs."""
     if isinstance(verify, str):
@@ -169,7 +174,7 @@ def classify(
         # Adding a reference that exists or removing one that is gone leaves things as wanted.
         if method == "POST" and status == 400 and "already exist" in error.message.lower():
             return GraphResult(204, None, headers, already=True)
-        if method == "DELETE" and status == 404:
+        if method == "DELETE" and (status == 404 or (status == 400 and _removed_missing(error.message))):
             return GraphResult(204, None, headers, already=True)
     return GraphResult(status, body, headers, error=error)
 
@@ -246,6 +251,10 @@ class GraphClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def pause(self, attempt: int) -> None:
+        """Wait as before retry number `attempt` of a failure without `Retry-After` (the backoff)."""
+        self._sleep(self._backoff.delay(attempt))
 
     @property
     def concurrency_now(self) -> int:
@@ -481,8 +490,10 @@ class GraphClient:
     ) -> tuple[list[_Outcome], tuple[int, ...]]:
         headers = dict(response.headers)
         body = parse_body(response.content, headers)
-        if response.status_code >= 300:
+        carries = isinstance(body, dict) and isinstance(body.get("responses"), list)
+        if response.status_code >= 300 and not (response.status_code == 424 and carries):
             # The $batch call itself failed: the same verdict for every item, with its own retry safety.
+            # (A 424 envelope that still carries responses is read like a 200.)
             return [self._whole_batch_outcome(r, response.status_code, headers, body) for _, r in items], ()
         answers: dict[str, Mapping[str, Any]] = {}
         if isinstance(body, dict) and isinstance(body.get("responses"), list):

@@ -353,9 +353,8 @@ class Preflight:
             "group", "/groups", self._group_body("patch", unified=False, bind=False), "group"
         )
         refs = [self._ref(self.user.id)]
-        self.client.request(
-            "PATCH", f"/groups/{patch_id}", json={"owners@odata.bind": refs, "members@odata.bind": refs}
-        )
+        body = {"owners@odata.bind": refs, "members@odata.bind": refs}
+        self._retry_new(functools.partial(self.client.request, "PATCH", f"/groups/{patch_id}", json=body))
         return "1 owner and 1 member in one PATCH"
 
     def _need_group(self) -> str:
@@ -364,12 +363,14 @@ class Preflight:
         return self.group_id
 
     def _remove_member(self) -> str:
-        self.client.request("DELETE", f"/groups/{self._need_group()}/members/{self.user.id}/$ref")
+        path = f"/groups/{self._need_group()}/members/{self.user.id}/$ref"
+        self._retry_new(functools.partial(self.client.request, "DELETE", path))
         return ""
 
     def _rename(self) -> str:
-        self.client.request(
-            "PATCH", f"/groups/{self._need_group()}", json={"displayName": f"{self.marker} renamed"}
+        body = {"displayName": f"{self.marker} renamed"}
+        self._retry_new(
+            functools.partial(self.client.request, "PATCH", f"/groups/{self._need_group()}", json=body)
         )
         return ""
 
@@ -394,19 +395,19 @@ class Preflight:
                 "POST", f"{path}/$ref", json={"@odata.id": self._ref(self.user.id)}, idempotent=True
             )
         )
-        self.client.request("DELETE", f"{path}/{self.user.id}/$ref")
+        self._retry_new(functools.partial(self.client.request, "DELETE", f"{path}/{self.user.id}/$ref"))
         return "1 member added and removed"
 
     def _include_group(self) -> str:
         unit_id, group_id = self._need_unit(), self._need_group()
         path = f"/directory/administrativeUnits/{unit_id}/members/$ref"
-        self.client.request("POST", path, json={"@odata.id": self._ref(group_id)}, idempotent=True)
-        self.client.request(
-            "POST",
-            f"/groups/{group_id}/members/$ref",
-            json={"@odata.id": self._ref(self.user.id)},
-            idempotent=True,
+        ref = {"@odata.id": self._ref(group_id)}
+        self._retry_new(functools.partial(self.client.request, "POST", path, json=ref, idempotent=True))
+        member = {"@odata.id": self._ref(self.user.id)}
+        add = functools.partial(
+            self.client.request, "POST", f"/groups/{group_id}/members/$ref", json=member, idempotent=True
         )
+        self._retry_new(add)
         return "group placed in the unit, then a member added to it"
 
     def _education_class(self) -> str:

@@ -82,9 +82,11 @@ class ObjectReport:
     kind: str
     school: str
     year: str
-    action: str = "changed"  # new | changed | archived | deleted | disabled | enabled
+    action: str = "changed"  # new | changed | restored | archived | deleted | disabled | enabled
     detail: str = ""  # "class team", "security group", ...
     team_created: bool = False
+    # A soft-deleted group of this key was purged so this one could be made (it no longer fitted).
+    replaces_deleted: bool = False
     old_name: str | None = None
     archived_name: str | None = None
     members_added: list[PersonRef] = field(default_factory=list)
@@ -384,6 +386,8 @@ _VERBS = {
     "admin_unit.members.remove": "remove members",
     "team.create": "make the team",
     "team.archive": "archive the team",
+    "group.restore": "restore the deleted group",
+    "group.purge": "purge the deleted group",
 }
 
 
@@ -448,6 +452,10 @@ def _apply(obj: ObjectReport, change: Change, outcome: Any, person: Any) -> None
             obj.archived_name = dict(change.set_fields).get("displayName")
         case "group.delete" | "admin_unit.delete":
             obj.action = "deleted"
+        case "group.restore":
+            obj.action = "restored"
+        case "group.purge":
+            obj.replaces_deleted = True
         case "user.create":
             obj.action = "new"
         case "user.update":

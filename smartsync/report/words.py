@@ -71,8 +71,12 @@ def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> 
         return f"{obj.archived_name or obj.name}  {obj.key}: team archived, members kept"
     if obj.action == "deleted":
         return f"{name}: {'unit' if obj.category == 'unit' else 'group'} deleted"
+    if obj.action == "restored":
+        return f"{name}: {obj.kind_word} restored from deleted items (its members kept)"
     if obj.action == "new":
         what = obj.kind_word + (" team" if obj.team_created else "")
+        if obj.replaces_deleted:
+            what += " (replacing a deleted group that no longer fitted)"
         parts = [count(len(obj.members_added), "member")]
         owners = _owners_phrase(obj, verbose)
         if owners:
@@ -94,7 +98,9 @@ def describe(obj: ObjectReport, *, verbose: bool = False, head: bool = True) -> 
 
 
 def sign(obj: ObjectReport) -> str:
-    return {"new": "+", "archived": "−", "deleted": "−", "disabled": "−"}.get(obj.action, "~")
+    return {"new": "+", "restored": "+", "archived": "−", "deleted": "−", "disabled": "−"}.get(
+        obj.action, "~"
+    )
 
 
 def failure_lines(obj: ObjectReport) -> list[str]:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from smartsync.simulator.clock import Clock
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
+from smartsync.simulator.live import LiveService
 from smartsync.simulator.odata import GraphError, PageTokens
 from smartsync.simulator.resources.applications import ApplicationsApi
 from smartsync.simulator.resources.base import _KEY_SEGMENT, PERMISSIONS, _Route
@@ -54,8 +55,10 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
         base_url: str,
         replication_delay: float = 0.0,
         team_provisioning_time: float = 5.0,
+        live: LiveService | None = None,
     ) -> None:
         self.state = state
+        self.live = live  # the live service's habits (live.py), or None for the reference pages only
         self.clock = clock
         self.base_url = base_url.rstrip("/")
         self.replication_delay = replication_delay
@@ -105,7 +108,12 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
                 continue
             matched_path = True
             if route.method == req.method:
-                return route.handler(req, principal, query, *match.groups())
+                if self.live is None:
+                    return route.handler(req, principal, query, *match.groups())
+                self.live.before(req, resource, self._now())
+                response = route.handler(req, principal, query, *match.groups())
+                self.live.after(req, resource, response, principal, self._now())
+                return response
         if matched_path:
             raise GraphError(
                 405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."

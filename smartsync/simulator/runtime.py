@@ -26,6 +26,7 @@ from smartsync.simulator.clock import Clock
 from smartsync.simulator.faults import ALL_KINDS, ITEM_KINDS, ConnectionDropped, FaultInjector, FaultSpec
 from smartsync.simulator.graph_errors import graph_error
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
+from smartsync.simulator.live import LiveService, LiveSettings, parse_live_body
 from smartsync.simulator.log import JsonLinesSink, LoggedRequest, loggable_body, write_jsonl
 from smartsync.simulator.quirks import Quirks
 from smartsync.simulator.tenant import TenantState
@@ -79,17 +80,23 @@ class Simulator:
         base_url: str = DEFAULT_BASE_URL,
         clock: Clock | None = None,
         quirks: Iterable[str] = (),
+        live: bool | LiveSettings = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # A given clock (e.g. one driven by `VirtualTime`) replaces the scaled real-time one.
         self.clock = clock if clock is not None else Clock(time_scale)
         self.state = TenantState.from_seed(seed if seed is not None else default_seed())
+        # The live service's habits (live.py) are on unless switched off: the reference pages alone
+        # describe a kinder service than the one a school's first run meets.
+        settings = live if isinstance(live, LiveSettings) else (LiveSettings() if live else None)
+        self.live = LiveService(settings, self.state) if settings is not None else None
         self.api = GraphApi(
             self.state,
             self.clock,
             base_url=self.base_url,
             replication_delay=replication_delay,
             team_provisioning_time=team_provisioning_time,
+            live=self.live,
         )
         self.login = LoginService(self.state, self.clock, self.base_url)
         self.quirks = Quirks(quirks, self.state)  # refusals some live tenants make (quirks.py)
@@ -308,6 +315,8 @@ class Simulator:
             self._log(item.request, response.status, batch_id=batch_id, batch_item_id=item.id)
 
         response = run_batch(req, run_item, self.clock.now, record_skipped)
+        if self.live is not None:
+            response = self.live.shuffle(response)
         self._log(req, response.status, batch_id=batch_id, fault=fault)
         return response
 
@@ -353,6 +362,25 @@ class Simulator:
 
     # --- control endpoints ------------------------------------------------------------------------
 
+    def _live_control(self, action: str, req: SimRequest) -> SimResponse:
+        """`POST /_simulator/live/{lock-group|refuse-guest|unit-role}` with a JSON body, for tests."""
+        if self.live is None:
+            return SimResponse.of_json(409, {"error": "the live behaviours are off (serve --live)"})
+        try:
+            body = parse_live_body(req.body)
+            with self._lock:
+                if action == "lock-group":
+                    self.live.lock_group(str(body["group"]), str(body["kind"]))
+                elif action == "refuse-guest":
+                    self.live.refuse_guest(str(body["user"]))
+                elif action == "unit-role":
+                    self.live.unit_role = bool(body.get("granted", True))
+                else:
+                    return SimResponse.of_json(404, {"error": f"no live control {action!r}"})
+        except (KeyError, ValueError) as exc:
+            return SimResponse.of_json(400, {"error": f"bad live control body: {exc}"})
+        return SimResponse.of_json(200, {"ok": True})
+
     def _control(self, req: SimRequest) -> SimResponse:
         action = req.path[len("/_simulator/") :].strip("/")
         if req.method == "GET" and action == "state":
@@ -368,6 +396,8 @@ class Simulator:
                 return SimResponse.of_json(400, {"error": "seconds must be a finite number of 0 or more"})
             self.clock.advance(seconds)
             return SimResponse.of_json(200, {"now": self.clock.now()})
+        if req.method == "POST" and action.startswith("live/"):
+            return self._live_control(action[len("live/") :], req)
         return SimResponse.of_json(
             404, {"error": f"no control endpoint {req.method} {req.path}; try GET /_simulator/state"}
         )

@@ -139,6 +139,7 @@ class Group:
     team: Team | None = None
     education_class: EducationClassInfo | None = None
     deleted: float | None = None  # simulated time of soft deletion
+    on_premises_sync_enabled: bool | None = None  # synced from on-premises AD (the live set's lock_group)
 
     @property
     def is_unified(self) -> bool:
@@ -173,7 +174,7 @@ class Group:
             "onPremisesNetBiosName": None,
             "onPremisesSamAccountName": None,
             "onPremisesSecurityIdentifier": None,
-            "onPremisesSyncEnabled": None,
+            "onPremisesSyncEnabled": self.on_premises_sync_enabled,
             "preferredDataLocation": None,
             "preferredLanguage": None,
             "proxyAddresses": [f"SMTP:{mail}"] if mail else [],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from smartsync.engine.apply.outcome import Call, Outcome, refused_request
-from smartsync.engine.apply.requests import ADDITIONS, Requests
+from smartsync.engine.apply.requests import ADDITIONS, Requests, unique
 from smartsync.engine.plan import REFS_PER_REQUEST
 from smartsync.engine.state import UserRef
 from smartsync.engine.team_members import read_results, route
@@ -56,7 +56,7 @@ def bulk_additions(
         parts = tuple(refs[start : start + REFS_PER_REQUEST])
         body: dict[str, Any] = {}
         for rel in ("owners", "members"):
-            bound = [requests.ref(user) for _, part_rel, user in parts if part_rel == rel]
+            bound = unique([requests.ref(user) for _, part_rel, user in parts if part_rel == rel])
             if bound:
                 body[f"{rel}@odata.bind"] = bound
         request = GraphRequest("PATCH", f"/groups/{oid}", body)
@@ -70,7 +70,7 @@ def settle_bulk(requests: Requests, call: Call, error: GraphError | None, *, fin
         for part, _, user in call.parts:
             part.users[user.id] = ("ok", None)
         return []
-    if not final and refused_request(error):
+    if not final and (refused_request(error) or "guests" in error.message.lower()):
         return [
             Call(part, requests.add_one(str(part.object_id), rel, user), user)
             for part, rel, user in call.parts

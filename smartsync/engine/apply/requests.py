@@ -22,6 +22,11 @@ ADDITIONS = {"group.owners.add": "owners", "group.members.add": "members"}
 PLACEHOLDER = "new:"  # a user id the plan gave an account this run creates (`engine.accounts`)
 
 
+def unique(refs: list[str]) -> list[str]:
+    """A bind list with each object once: Graph refuses a list naming one object twice."""
+    return list(dict.fromkeys(refs))
+
+
 class Requests:
     """Builds requests against one Graph endpoint.
 
@@ -112,6 +117,11 @@ class Requests:
             return [Call(outcome, GraphRequest("DELETE", f"{base}/{u.id}/$ref"), u) for u in change.users]
         if op == "group.delete":
             return [Call(outcome, GraphRequest("DELETE", f"/groups/{oid}"), purpose="delete")]
+        if op == "group.restore":
+            req = GraphRequest("POST", f"/directory/deletedItems/{oid}/restore", None, idempotent=True)
+            return [Call(outcome, req, purpose="restore")]
+        if op == "group.purge":
+            return [Call(outcome, GraphRequest("DELETE", f"/directory/deletedItems/{oid}"), purpose="delete")]
         if op == "admin_unit.delete":
             return [
                 Call(
@@ -139,9 +149,9 @@ class Requests:
                 body["resourceBehaviorOptions"] = list(spec.behaviour_options)
         owners, members = self.known(change.owners, outcome), self.known(change.users, outcome)
         if owners:
-            body["owners@odata.bind"] = [self.ref(u) for u in owners]
+            body["owners@odata.bind"] = unique([self.ref(u) for u in owners])
         if members:
-            body["members@odata.bind"] = [self.ref(u) for u in members]
+            body["members@odata.bind"] = unique([self.ref(u) for u in members])
         return body
 
     def class_body(self, change: Change) -> dict[str, Any]:

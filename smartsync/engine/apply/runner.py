@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from smartsync.engine.apply.accounts import AccountWrites
+from smartsync.engine.apply.live import LiveAnswers
 from smartsync.engine.apply.lookups import education_refused, settle_create
 from smartsync.engine.apply.memberships import (
     bulk_additions,
@@ -22,13 +23,14 @@ from smartsync.engine.apply.memberships import (
     teams_calls,
     verify_uncertain,
 )
-from smartsync.engine.apply.outcome import Call, Intents, Outcome, Progress, Recorder
+from smartsync.engine.apply.outcome import Call, Intents, Outcome, Progress, Recorder, header
 from smartsync.engine.apply.policy import ApplyPolicy
 from smartsync.engine.apply.requests import ADDITIONS, Requests
 from smartsync.engine.apply.teams import Teams
 from smartsync.engine.plan import REFS_PER_REQUEST, Change
 from smartsync.engine.team_members import TeamsMembership
 from smartsync.graph import GraphClient, GraphError, GraphResult
+from smartsync.graph.consistency import ReplicationWait
 
 # Follow-up requests get this many rounds per slice. A creation answered 503/504 or cut off is
 # looked up and sent again once per round; at a 20 % fault rate three rounds still left about one
@@ -42,6 +44,8 @@ SLICE_REQUESTS = 100
 PHASES: tuple[frozenset[str], ...] = (
     # Accounts first (sync.users), so the groups and units made after them can hold them.
     frozenset({"user.create", "user.update", "user.enable"}),
+    # Soft-deleted managed groups restored, or purged to be made again (`engine.deleted`).
+    frozenset({"group.restore", "group.purge"}),
     frozenset({"group.create", "admin_unit.create"}),
     frozenset(
         {
@@ -61,7 +65,7 @@ PHASES: tuple[frozenset[str], ...] = (
 CREATIONS = ("group.create", "admin_unit.create", "user.create")
 
 
-class Applier:
+class Applier(LiveAnswers):
     def __init__(
         self,
         client: GraphClient,
@@ -75,8 +79,18 @@ class Applier:
         accounts: AccountWrites | None = None,
         team_members: TeamsMembership | None = None,
         intents: Intents | None = None,
+        replication: ReplicationWait | None = None,
+        team_replication: ReplicationWait | None = None,
     ) -> None:
         self.client = client
+        self.sleep = sleep
+        # Waiting for Entra to replicate what this run created (`live`).
+        self.replication = replication or ReplicationWait(0.0)
+        self.created: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self.lagging: list[tuple[Call, GraphResult]] = []
+        self.seen: set[str] = set()
+        self.archiving: list[tuple[Call, str | None]] = []
         # Groups whose membership changes go through Teams' own API (`engine.team_members`).
         self.team_members = team_members
         self.intents = intents
@@ -84,7 +98,10 @@ class Applier:
         self.accounts = accounts or AccountWrites(None)
         self.requests = Requests(graph_url, self.ids, self.accounts)
         policy = policy or ApplyPolicy()
-        self.teams = Teams(client, self.requests, policy, sleep)
+        self.policy = policy
+        self.teams = Teams(
+            client, self.requests, policy, sleep, team_replication or ReplicationWait(0.0), progress
+        )
         # Starts as the policy says; turned off for the rest of the run when Graph refuses owners in a
         # PATCH. `on_refusal(check, Graph's answer)` records such a refusal for later runs.
         self.owners_in_patch = policy.owners_in_patch
@@ -186,38 +203,44 @@ class Applier:
         removals = self.team_members is not None and self.team_members.removals
         for object_id, routed in via_teams.items():
             calls.extend(teams_calls(self.requests, object_id, routed, removals=removals))
-        results = self.client.batch([c.request for c in calls]) if calls else []
-        retry: list[Call] = []
-        for call, result in zip(calls, results, strict=True):
-            retry.extend(self._settle(call, result))
-        for round_ in range(1, FOLLOW_UP_ROUNDS + 1):
-            if not retry:
-                break
-            results = self.client.batch([c.request for c in retry])
-            final = round_ == FOLLOW_UP_ROUNDS
-            retry = [
-                f
-                for call, result in zip(retry, results, strict=True)
-                for f in self._settle(call, result, final=final)
-            ]
+        # Requests naming objects still replicating wait on a probe; follow-ups go in later rounds.
+        self.follow_up(self.send(calls), FOLLOW_UP_ROUNDS)
+        if self.archiving:
+            self.follow_up(self.confirm_archives(), FOLLOW_UP_ROUNDS)
         verify_uncertain(self.client, self.requests, outcomes)
         return outcomes
 
     def _settle(self, call: Call, result: GraphResult, *, final: bool = False) -> list[Call]:
         """Record one request's result; return follow-up requests to send, if any."""
         outcome, error = call.outcome, result.error
+        held = self.held_back(call, result)
+        if held is not None:
+            return held
         if call.purpose == "create":
             if error is not None and education_refused(error, call):
-                self._refused("education_class.create", error)
-            return settle_create(self.client, call, result, final=final)
+                self._learned("education_class.create", error)
+            follow = settle_create(self.client, call, result, final=final)
+            self.note_created(outcome.object_id)  # it replicates: later requests naming it may wait
+            return follow
         if call.purpose == "team":
             return self.teams.settle_team(call, result)
+        if call.purpose == "restore":
+            if error is None:
+                self.note_created(outcome.object_id)  # a restored group replicates like a new one
+            else:
+                outcome.fail(error)
+            return []
         if call.purpose == "archive":
-            return self.teams.settle_archive(call, result)
+            if error is not None:
+                outcome.fail(error)
+            else:
+                # Marked archived (renamed) only once Teams archived it: see `confirm_archives`.
+                self.archiving.append((call, header(result.headers, "location")))
+            return []
         if call.purpose == "bulk":
             if error is not None and owners_refused(error, call) and self.owners_in_patch:
                 self.owners_in_patch = False  # later PATCHes of this run carry members only
-                self._refused("group.patch_owners_members", error)
+                self._learned("group.patch_owners_members", error)
             return settle_bulk(self.requests, call, error, final=final)
         if call.purpose == "teams":
             return settle_teams(self.requests, call, result, final=final)
@@ -235,7 +258,7 @@ class Applier:
             outcome.fail(error)
         return []
 
-    def _refused(self, check: str, error: GraphError) -> None:
+    def _learned(self, check: str, error: GraphError) -> None:
         if self.on_refusal is not None:
             self.on_refusal(check, f"{error.status} {error.message}")
 

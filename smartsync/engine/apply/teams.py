@@ -3,8 +3,7 @@
 Graph may answer 404 for up to 15 minutes after a group is created: team creation is retried a few
 times, then left *pending* for the next run rather than failed. An accepted creation (202 and a
 `Location`) is polled until Teams reports it done, so the next run does not ask for the same team
-again. An archive is followed by the rename that marks the group archived, sent only once Teams
-accepted the archive, so a failed archive is retried next run.
+again. An archive is confirmed by the applier (`live.confirm_archives`) before the group is renamed.
 """
 
 from __future__ import annotations
@@ -12,20 +11,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from smartsync.engine.apply.outcome import Call, Outcome, header
+from smartsync.engine.apply.outcome import Call, Outcome, Progress, header
 from smartsync.engine.apply.policy import ApplyPolicy
 from smartsync.engine.apply.requests import Requests
 from smartsync.graph import GraphClient, GraphRequest, GraphResult
+from smartsync.graph.consistency import ReplicationWait, team_not_ready
 
 
 class Teams:
     def __init__(
-        self, client: GraphClient, requests: Requests, policy: ApplyPolicy, sleep: Callable[[float], None]
+        self,
+        client: GraphClient,
+        requests: Requests,
+        policy: ApplyPolicy,
+        sleep: Callable[[float], None],
+        replication: ReplicationWait,
+        progress: Progress | None = None,
     ) -> None:
         self.client = client
         self.requests = requests
         self.policy = policy
         self.sleep = sleep
+        self.replication = replication  # the budget for waiting on new groups to reach Teams
+        self.progress = progress
         self.operations: dict[int, str] = {}  # id(outcome) -> teamsAsyncOperation path to poll
 
     def settle_team(self, call: Call, result: GraphResult) -> list[Call]:
@@ -37,20 +45,11 @@ class Teams:
             return []
         if error.status == 409:  # already a team (an earlier, interrupted run)
             return []
-        if error.status == 404:
+        if team_not_ready(error):  # the group has not reached Teams yet
             outcome.result, outcome.error = "pending", str(error)
             return []
         outcome.fail(error)
         return []
-
-    def settle_archive(self, call: Call, result: GraphResult) -> list[Call]:
-        outcome, error = call.outcome, result.error
-        if error is not None:
-            outcome.fail(error)
-            return []
-        # Mark it archived only once Teams accepted the archive, so a failure is retried next run.
-        patch = GraphRequest("PATCH", f"/groups/{outcome.object_id}", dict(outcome.change.set_fields))
-        return [Call(outcome, patch)]
 
     def finish(self, outcomes: list[Outcome]) -> None:
         """Retry creations still pending on a new group, then wait for the accepted ones."""
@@ -59,20 +58,36 @@ class Teams:
 
     def _retry_new(self, outcomes: list[Outcome]) -> None:
         waiting = [o for o in outcomes if o.result == "pending"]
-        for _attempt in range(self.policy.team_retries):
-            if not waiting:
-                return
-            self.sleep(self.policy.team_retry_seconds)
-            calls = [c for o in waiting for c in self.requests.calls(o.change, o, o.object_id)]
-            for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
-                call.outcome.result, call.outcome.error = "ok", None
-                self.settle_team(call, result)
+        attempt = 0
+        while waiting:
+            attempt += 1
+            # The configured retries first, then growing pauses within the team budget.
+            retries = self.policy.team_retries
+            pause = self.policy.team_retry_seconds if attempt <= retries else self.replication.next_pause()
+            if pause is None:
+                break
+            if self.progress is not None and attempt > retries:
+                budget = self.replication.budget_seconds
+                self.progress(
+                    "Waiting for new groups to reach Teams", int(self.replication.waited), max(1, int(budget))
+                )
+            self.sleep(pause)
+            # The oldest group first, alone: the others are sent once Teams took that one.
+            self._send(waiting[:1])
+            if waiting[0].result != "pending":
+                self._send(waiting[1:])
             waiting = [o for o in waiting if o.result == "pending"]
         for outcome in waiting:
             outcome.result = "skipped"
             outcome.error = (
                 "pending: Graph has not finished setting up the new group yet; the next run creates the team"
             )
+
+    def _send(self, outcomes: list[Outcome]) -> None:
+        calls = [c for o in outcomes for c in self.requests.calls(o.change, o, o.object_id)]
+        for call, result in zip(calls, self.client.batch([c.request for c in calls]), strict=True):
+            call.outcome.result, call.outcome.error = "ok", None
+            self.settle_team(call, result)
 
     def _wait(self, outcomes: list[Outcome]) -> None:
         """Poll accepted team creations (202 + Location) until Teams reports them done.

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from smartsync.simulator.clock import Clock
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
+from smartsync.simulator.live import LiveService
 from smartsync.simulator.odata import (
     GraphError,
     PageTokens,
@@ -257,6 +258,7 @@ class ApiBase:
     base_url: str
     replication_delay: float
     team_provisioning_time: float
+    live: LiveService | None
     _tokens: PageTokens
 
     def _now(self) -> float:
@@ -343,7 +345,7 @@ class ApiBase:
         group = self.state.groups.get(object_id)
         if group is not None:
             return group.properties(self._now(), self.state.domain)
-        return None
+        return self.live.object_properties(object_id) if self.live is not None else None
 
     def _check_nickname(self, nickname: Any, *, unified: bool, exclude: str | None = None) -> str:
         if (

@@ -28,7 +28,7 @@ Choices where Graph's behaviour is not documented exactly:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +62,13 @@ READ_ROLES = frozenset(
 _USER_BIND = re.compile(r"users(?:\('([^']+)'\)|/([^/?#]+))\s*$", re.IGNORECASE)
 
 
-def start_team(group: Group, team: Team) -> Team:
-    """A new team starts with its group's members and owners (provisioning copies them)."""
-    team.owners = list(group.owners)
-    team.members = list(dict.fromkeys([*group.members, *group.owners]))
+def start_team(group: Group, team: Team, users: Collection[str]) -> Team:
+    """A new team starts with its group's members and owners (provisioning copies them).
+
+    Only users: an owner that is the app's own service principal is no member of the team.
+    """
+    team.owners = [o for o in group.owners if o in users]
+    team.members = [m for m in dict.fromkeys([*group.members, *group.owners]) if m in users]
     return team
 
 

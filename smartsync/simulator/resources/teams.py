@@ -93,7 +93,7 @@ class TeamsApi(ApiBase):
         self._require(principal, "teams.create")
         self._body(req, "team")
         group = self._team_group(group_id)
-        group.team = start_team(group, Team(ready_at=self._now()))
+        group.team = start_team(group, Team(ready_at=self._now()), self.state.users)
         out = {"@odata.context": self._context("teams/$entity"), **self._team_properties(group)}
         return SimResponse.of_json(201, out, {"location": f"{self.base_url}/v1.0/teams/{group.id}"})
 
@@ -142,7 +142,9 @@ class TeamsApi(ApiBase):
                 "belong to a class",
             )
         now = self._now()
-        group.team = start_team(group, Team(ready_at=now + self.team_provisioning_time, template=template))
+        group.team = start_team(
+            group, Team(ready_at=now + self.team_provisioning_time, template=template), self.state.users
+        )
         operation = self._operation(group.id, "createTeam", now + self.team_provisioning_time)
         return SimResponse.empty(
             202,
