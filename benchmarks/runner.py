@@ -37,6 +37,7 @@ from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
 from smartsync.roster import Roster
 from smartsync.simulator import Clock, Simulator, VirtualTime
+from smartsync.simulator.latency import Latency
 from smartsync.sync import RunResult, run_sync
 
 SCENARIOS = ("initial", "no_change", "typical_day", "rollover")
@@ -135,14 +136,17 @@ class VirtualTimeTokens:
 class BenchTenant:
     """A simulated tenant on virtual time, and a client (smartsync's or the naive one) to sync into it."""
 
-    def __init__(self, people: Roster, client_kind: str, workdir: Path) -> None:
+    def __init__(self, people: Roster, client_kind: str, workdir: Path, latency_ms: float = 0.0) -> None:
         self.time = VirtualTime()
         self.sim = Simulator(
             demo_seed(people, missing_every=None),
             base_url=DEMO_BASE_URL,
             clock=Clock(1.0, real_time=self.time.now),
             throttling=True,
+            latency=Latency(latency_ms),
+            delay=self.time.sleep,
         )
+        self.latency_ms = latency_ms
         self.config = bench_config(workdir)
         self.client_kind = client_kind
 
@@ -160,6 +164,8 @@ class BenchTenant:
             sleep=self.time.sleep,
             clock=self.time.now,
             backoff=Backoff(),
+            pacing=not naive,
+            start_task=self.time.start_task,
         )
 
     def run(

@@ -498,6 +498,20 @@ def simulator() -> None:
 )
 @click.option("--no-throttling", is_flag=True, help="Switch off the Graph quota model.")
 @click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Median service time of a request in simulated ms (lognormal; a $batch costs its slowest item).",
+)
+@click.option(
+    "--latency-spread",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Spread of the service time: the sigma of its logarithm.",
+)
+@click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the generated CA and server certificate (default: a temporary folder).",
@@ -512,6 +526,8 @@ def simulator_serve(
     faults_spec: str | None,
     time_scale: float,
     no_throttling: bool,
+    latency_ms: float,
+    latency_spread: float,
     cert_dir: Path | None,
 ) -> None:
     """Serve the simulated tenant over HTTPS until interrupted (Ctrl-C or SIGTERM), then exit 0.
@@ -524,10 +540,12 @@ def simulator_serve(
     Example:
       smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
       smartsync simulator serve --port 8443 --request-log requests.jsonl --faults rate=0.05,seed=7
+      smartsync simulator serve --port 0 --latency-ms 150 --time-scale 10
     """
     from smartsync.errors import ConfigError
     from smartsync.simulator import FaultSpec, Simulator
     from smartsync.simulator.faults import FaultSpecError
+    from smartsync.simulator.latency import Latency
     from smartsync.simulator.server import (
         SeedError,
         load_seed,
@@ -544,7 +562,12 @@ def simulator_serve(
 
     def build(base_url: str) -> Simulator:
         sim = Simulator(
-            seed, time_scale=time_scale, faults=faults, throttling=not no_throttling, base_url=base_url
+            seed,
+            time_scale=time_scale,
+            faults=faults,
+            throttling=not no_throttling,
+            base_url=base_url,
+            latency=Latency(latency_ms, latency_spread),
         )
         if request_log is not None:
             sim.log_to(request_log)

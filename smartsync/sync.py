@@ -141,6 +141,7 @@ def compute_plan(
             }
         )
     users = read_users(client)
+    client.pace_for_tenant(len(users))
     directory = UserDirectory.build(users, config.users.match)
     want = build_desired(roster, config, directory, today=today)
     if not groups:
