@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from smartsync.simulator.clock import Clock
+from smartsync.simulator.delta import DeltaQueries
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
 from smartsync.simulator.odata import (
     MAX_PAGE_SIZE,
@@ -283,6 +284,9 @@ class GraphApi:
         self.replication_delay = replication_delay
         self.team_provisioning_time = team_provisioning_time
         self._tokens = PageTokens(secrets.token_bytes(32))
+        self.delta = DeltaQueries(
+            state, clock.now, self.base_url, self._require, lambda t, name: entity_type(t).find_property(name)
+        )
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------------------------------ entry
@@ -336,6 +340,7 @@ class GraphApi:
     def _build_routes(self) -> list[_Route]:
         seg = r"([^/]+)"
         table: list[tuple[str, str, Callable[..., SimResponse]]] = [
+            *self.delta.routes(),  # before /users/{id}: delta.py
             ("GET", r"/users", self._list_users),
             ("GET", rf"/users/{seg}", self._get_user),
             ("GET", r"/groups", self._list_groups),
