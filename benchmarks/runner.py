@@ -30,6 +30,7 @@ from benchmarks.floors import Floor, floor_for
 from benchmarks.naive import NaiveGraphClient
 from benchmarks.scenarios import NEXT_SEPTEMBER, TODAY, SchoolRosters, school_rosters
 from smartsync.config import Config, parse_config
+from smartsync.delta import DeltaReader
 from smartsync.demo import DEMO_BASE_URL, DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
 from smartsync.graph import GraphClient
 from smartsync.graph.auth import TokenProvider
@@ -45,6 +46,8 @@ SCENARIOS = ("initial", "no_change", "typical_day", "rollover")
 HOURS_BETWEEN_RUNS = 4.0
 CLIENTS = ("smartsync", "naive")
 COUNTERS = ("requests", "batch_round_trips", "ru", "writes", "throttled")
+# Service times the scenarios run at: none (the quotas alone) and the live service's typical median.
+LATENCIES_MS = (0.0, 150.0)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,20 @@ class Measurement:
     wall_seconds: float
     peak_mb: float
     floor: Floor
+    latency_ms: float = 0.0
+    read: str = "full"  # "delta" when the run read only what changed
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"scenario": self.scenario, "school": self.school, "client": self.client}
+        out: dict[str, Any] = {
+            "scenario": self.scenario,
+            "school": self.school,
+            "client": self.client,
+            "latency_ms": self.latency_ms,
+            "read": self.read,
+        }
         out.update(self.counts)
+        requests = self.counts["requests"]
+        out["throttled_share"] = round(self.counts["throttled"] / requests, 4) if requests else 0.0
         out.update(
             {
                 "failed_changes": self.failed_changes,
@@ -177,7 +190,7 @@ class BenchTenant:
         gc.collect()
         started_wall = time.perf_counter()
         started_sim = self.time.now()
-        result = self._sync(roster, today=today, force=force)
+        result, read = self._sync(roster, today=today, force=force)
         sim_seconds = self.time.now() - started_sim
         wall_seconds = time.perf_counter() - started_wall
         after = self.sim.stats()
@@ -195,14 +208,25 @@ class BenchTenant:
             sim_seconds=sim_seconds,
             wall_seconds=wall_seconds,
             peak_mb=_peak_rss_mb(),
-            floor=floor_for(result.plan.changes, state_before),
+            floor=floor_for(
+                result.plan.changes,
+                state_before,
+                delta=read == "delta",
+                latency_ms=self.latency_ms,
+                concurrency=1 if self.client_kind == "naive" else self.config.graph.concurrency,
+            ),
+            latency_ms=self.latency_ms,
+            read=read,
         )
 
-    def _sync(self, roster: Roster, *, today: date, force: bool) -> RunResult:
+    def _sync(self, roster: Roster, *, today: date, force: bool) -> tuple[RunResult, str]:
+        """The run's result, and whether it read with delta state ("delta") or in full ("full")."""
         # A new client per run, as cron starts a new process: its token is fresh on the tenant's clock.
         client = self._make_client()
+        # The naive script reads everything every time; smartsync keeps delta state beside the journal.
+        reader = None if self.client_kind == "naive" else DeltaReader(self.config.journal.path)
         with client, Journal(self.config.journal.path, self.config.journal.retention_days) as journal:
-            return run_sync(
+            result = run_sync(
                 self.config,
                 roster,
                 client,
@@ -213,7 +237,12 @@ class BenchTenant:
                 config_path="benchmark",
                 today=today,
                 sleep=self.time.sleep,
+                delta=reader,
             )
+        incremental = (
+            reader is not None and reader.last_read is not None and reader.last_read.full_read_reason is None
+        )
+        return result, "delta" if incremental else "full"
 
 
 def _peak_rss_mb() -> float:
@@ -227,10 +256,12 @@ def run_school(
     clients: tuple[str, ...] = CLIENTS,
     scenarios: tuple[str, ...] = SCENARIOS,
     *,
+    latencies: tuple[float, ...] = LATENCIES_MS,
     rosters: SchoolRosters | None = None,
     progress: Callable[[Measurement], None] | None = None,
 ) -> list[Measurement]:
-    """Every scenario for one sample school and each client, in order, on a fresh tenant per client."""
+    """Every scenario for one sample school, for each client and service time, in order, each pair on
+    a fresh tenant."""
     rosters = rosters or school_rosters(size)
     plan: dict[str, tuple[Roster, date, bool]] = {
         "initial": (rosters.base, TODAY, False),
@@ -239,9 +270,9 @@ def run_school(
         "rollover": (rosters.rollover, NEXT_SEPTEMBER, True),
     }
     out: list[Measurement] = []
-    for client in clients:
+    for client, latency_ms in ((c, ms) for c in clients for ms in latencies):
         with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
-            tenant = BenchTenant(rosters.everyone(), client, Path(tmp))
+            tenant = BenchTenant(rosters.everyone(), client, Path(tmp), latency_ms)
             last = max(SCENARIOS.index(s) for s in scenarios)
             # Each scenario starts from where the one before it left the tenant.
             for scenario in SCENARIOS[: last + 1]:

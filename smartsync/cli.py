@@ -288,6 +288,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
     import json
 
     from smartsync.credentials import expiry_warnings, read_credentials
+    from smartsync.delta import DeltaReader
     from smartsync.graph import make_graph_client
     from smartsync.journal import Journal, new_run_id
     from smartsync.lock import RunLock
@@ -330,6 +331,7 @@ def _sync(obj: Context, *, dry_run: bool, force: bool, as_json: bool, only: str 
                 run_id=run_id,
                 config_path=str(path),
                 progress=progress,
+                delta=None if journal is None else DeltaReader(config.journal.path, config.graph.full_read),
             )
 
     try:

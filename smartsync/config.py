@@ -275,6 +275,8 @@ class GraphConfig(_Model):
     concurrency: int = Field(default=4, ge=1, le=16)
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
+    # `daily`: the first run of each day reads everything, later ones only what changed (delta.py).
+    full_read: Literal["daily", "every-run"] = "daily"
 
 
 NotifyOn = Literal["ok", "failed", "partial", "refused", "expiring"]

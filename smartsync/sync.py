@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from smartsync.apply import Applier, Outcome
 from smartsync.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.config import Config
+from smartsync.delta import DeltaReader
 from smartsync.desired import UserDirectory, build_desired
 from smartsync.entra import read_actual, read_users
 from smartsync.errors import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED
@@ -129,6 +130,7 @@ def compute_plan(
     only: Collection[str] | None = None,
     progress: Progress | None = None,
     today: date | None = None,
+    delta: DeltaReader | None = None,
 ) -> tuple[Plan, DesiredState, ActualState]:
     today = today or date.today()
     groups, units, teams = select_features(config, only)
@@ -140,7 +142,10 @@ def compute_plan(
                 )
             }
         )
-    users = read_users(client)
+    read = None
+    if delta is not None:  # only what changed since the last run, where its delta state allows
+        read = delta.read(client, config.sync.prefix, groups=groups, admin_units=units, today=today)
+    users = read.users if read is not None else read_users(client)
     client.pace_for_tenant(len(users))
     directory = UserDirectory.build(users, config.users.match)
     want = build_desired(roster, config, directory, today=today)
@@ -148,7 +153,10 @@ def compute_plan(
         want = replace(want, groups={})
     if not units:
         want = replace(want, admin_units={})
-    have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
+    if read is not None:
+        have = read.have
+    else:
+        have = read_actual(client, config.sync.prefix, groups=groups, admin_units=units, progress=progress)
     if units and config.sync.admin_units.include_groups:
         want = with_groups_in_year_units(want, have)
     rules = RemovalRules(
@@ -212,8 +220,11 @@ def run_sync(
     warnings: list[str] | None = None,
     today: date | None = None,
     sleep: Callable[[float], None] | None = None,
+    delta: DeltaReader | None = None,
 ) -> RunResult:
-    plan, _, _ = compute_plan(config, roster, client, only=only, progress=progress, today=today)
+    plan, _, _ = compute_plan(
+        config, roster, client, only=only, progress=progress, today=today, delta=None if dry_run else delta
+    )
     refusal = check(plan, config.safety)
     result = RunResult(
         plan=plan,
@@ -230,6 +241,8 @@ def run_sync(
     if refusal is not None and not force:
         if journal is not None:
             journal.end_run("refused", plan.summary(), [refusal.message])
+        if delta is not None:
+            delta.commit()
         return result
 
     def record(outcome: Outcome) -> None:
@@ -252,6 +265,8 @@ def run_sync(
     result.outcomes = applier.apply(plan.changes)
     if journal is not None:
         journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
+    if delta is not None:
+        delta.commit((o.change.op, o.object_id) for o in result.outcomes if o.result == "ok" and o.object_id)
     return result
 
 

@@ -198,7 +198,7 @@ class GraphClient:
         on_response: Callable[[ResponseInfo], None] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] | None = None,
-        pacing: bool = True,
+        pacing: bool | QuotaPacer = True,
         start_task: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -219,7 +219,13 @@ class GraphClient:
         self._backoff = backoff or Backoff()
         self._pacer = Pacer(self.concurrency, sleep, clock)
         # Keeping to Graph's quotas ourselves (quota.py) instead of meeting them as 429s.
-        self.quota: QuotaPacer | None = QuotaPacer(sleep, clock or time.monotonic) if pacing else None
+        self.quota: QuotaPacer | None = (
+            pacing
+            if isinstance(pacing, QuotaPacer)
+            else QuotaPacer(sleep, clock or time.monotonic)
+            if pacing
+            else None
+        )
         self._http = httpx.Client(
             transport=transport,
             verify=_verify_option(verify),
@@ -342,8 +348,8 @@ class GraphClient:
                     for index in chunk:
                         attempts[index] += 1
                 outcomes = pool.map(
-                    lambda chunk: self._send_chunk(
-                        [(attempts[i], requests[i]) for i in chunk], started_at=round_start
+                    lambda chunk, started_at=round_start: self._send_chunk(
+                        [(attempts[i], requests[i]) for i in chunk], started_at=started_at
                     ),
                     chunks,
                 )
@@ -728,12 +734,14 @@ def make_graph_client(
     on_response: Callable[[ResponseInfo], None] | None = None,
     backoff: Backoff | None = None,
     clock: Callable[[], float] | None = None,
+    pacing: bool | QuotaPacer = True,
 ) -> tuple[GraphClient, TokenProvider]:
     """The Graph client and its token provider for `config.tenant`, tuned by `config.graph`.
 
     `backoff` sets the waits for failures without `Retry-After`; a simulated tenant on a fast clock
-    wants a much smaller base than the real Graph. With `clock` (seconds, monotonic), a wait for
-    `Retry-After` counts from when the answer arrived rather than from when the wait began.
+    wants a much smaller base than the real Graph, and quota windows as much shorter (`pacing`).
+    With `clock` (seconds, monotonic), a wait for `Retry-After` counts from when the answer arrived
+    rather than from when the wait began.
     """
     from smartsync.graph.auth import TokenProvider
 
@@ -750,6 +758,7 @@ def make_graph_client(
         on_response=on_response,
         backoff=backoff,
         clock=clock,
+        pacing=pacing,
     )
     client.on_close(tokens.close)
     return client, tokens

@@ -36,6 +36,8 @@ SMALLEST_RU_LIMIT = 3500
 HEADROOM = 0.02
 # Never shrink below this share of the documented quota: past that, Retry-After paces us anyway.
 FLOOR_SHARE = 0.5
+# How far one sender's virtual clock may lag another's (the longest wait, for the write quota).
+LAG_SECONDS = 300.0
 # A reported use this much above our own account means someone else spends from the same quota.
 FOREIGN_USE_MARGIN = 0.1
 
@@ -117,9 +119,10 @@ class _Window:
         if not amount:
             return
         bisect.insort(self._spent, (now, amount))
-        newest = self._spent[-1][0]
-        if self._spent[0][0] < newest - 4 * self.seconds:
-            self._spent = [entry for entry in self._spent if entry[0] >= newest - 2 * self.seconds]
+        # A sender whose clock lags (it waited less) still needs what was spent around its own time.
+        horizon = self._spent[-1][0] - self.seconds - LAG_SECONDS
+        if self._spent[0][0] < horizon - self.seconds:
+            self._spent = [entry for entry in self._spent if entry[0] >= horizon]
 
     def shrink(self, factor: float) -> None:
         self.limit = max(self.documented * FLOOR_SHARE, self.limit * factor)
@@ -133,13 +136,17 @@ class QuotaPacer:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         ru_limit: int = SMALLEST_RU_LIMIT,
+        time_scale: float = 1.0,
     ) -> None:
+        """`time_scale` > 1 only for a simulated tenant whose clock runs that much faster than ours."""
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
-        self.ru = _Window(ru_limit, RU_WINDOW_SECONDS)
-        self.writes = _Window(WRITE_LIMIT, WRITE_WINDOW_SECONDS)
-        self._teams = {name: _Window(limit, TEAMS_WINDOW_SECONDS) for name, limit in TEAMS_LIMITS.items()}
+        self.ru = _Window(ru_limit, RU_WINDOW_SECONDS / time_scale)
+        self.writes = _Window(WRITE_LIMIT, WRITE_WINDOW_SECONDS / time_scale)
+        self._teams = {
+            name: _Window(limit, TEAMS_WINDOW_SECONDS / time_scale) for name, limit in TEAMS_LIMITS.items()
+        }
         self.waited_seconds = 0.0
 
     def for_tenant_users(self, user_count: int) -> None:

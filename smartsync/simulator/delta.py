@@ -161,7 +161,8 @@ class DeltaQueries:
                 declared = self._find(spec.type_name, name)
                 if declared is None:
                     raise bad_request(
-                        f"Could not find a property named '{name}' on type 'microsoft.graph.{spec.type_name}'."
+                        f"Could not find a property named '{name}' on type "
+                        f"'microsoft.graph.{spec.type_name}'."
                     )
                 select.append(declared)
         return _Query(spec.name, ids, tuple(select) if select is not None else None, tuple(relationships))

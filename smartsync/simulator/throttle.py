@@ -21,6 +21,8 @@ TEAMS_POST_PER_SECOND = 10  # POST /teams, per tenant
 _READ_POSTS = {"getByIds": 3}  # POST actions that read: charged RU but not writes
 # A hair of simulated time added to every wait so that float rounding never lands the retry just short.
 _WAIT_MARGIN = 1e-6
+# How far a connection's virtual clock may lag another's (the longest wait, for the write quota).
+_LAG_SECONDS = 300.0
 
 
 def ru_limit_for(user_count: int) -> int:
@@ -123,7 +125,7 @@ class SlidingWindow:
 
     def _prune(self) -> None:
         """Forget spending far older than the newest (lagging connections are never that far behind)."""
-        keep = self._first_after(self._times[-1] - 4 * self.window)
+        keep = self._first_after(self._times[-1] - 4 * self.window - _LAG_SECONDS)
         if keep > 1024:
             base = self._cumulative[keep]
             self._times = self._times[keep:]
