@@ -38,7 +38,10 @@ def _sizes(text: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--size", type=_sizes, default=["secondary", "trust"], help="e.g. small, secondary+trust"
+        "--size",
+        type=_sizes,
+        default=["secondary", "trust", "trust50"],
+        help="e.g. small, secondary+trust (default: secondary+trust+trust50)",
     )
     parser.add_argument("--scenario", choices=SCENARIOS, action="append", help="default: all of them")
     parser.add_argument("--client", choices=CLIENTS, action="append", help="default: both")

@@ -1,14 +1,18 @@
 """Run the scenarios against the simulated tenant and measure each run next to its floor.
 
 Time: the simulator's clock is driven by a `VirtualTime` that moves only when the client waits
-(for `Retry-After`, for a team to be provisioned), so `sim_seconds` is the time Graph's quotas
-impose with no network latency and no compute time, the same on any machine. A scaled real-time
-clock (`--time-scale N`) would count every millisecond of our own CPU as N simulated ones and
-measure the benchmark machine, not the quotas. `wall_seconds` is the real time the run took.
+(for `Retry-After`, for its own quota pacing, for a team to be provisioned) and, with a service
+time (`latency_ms`), while a request is being served, on the clock of the connection that sent it,
+so parallel round trips overlap. `sim_seconds` is therefore the time Graph's quotas and service time
+impose with no compute time, the same on any machine. A scaled real-time clock (`--time-scale N`)
+would count every millisecond of our own CPU as N simulated ones and measure the benchmark machine,
+not Graph. `wall_seconds` is the real time the run took.
 
-Each (school, client) pair gets its own tenant, seeded with an Entra user for every person of every
-scenario, and runs the scenarios in order: initial (empty tenant), no change, a typical day, then
-the September rollover (forced: it archives every class team, far beyond `safety.max_deletes`).
+Each (school, client, service time) gets its own tenant, seeded with an Entra user for every person
+of every scenario, and runs the scenarios in order: initial (empty tenant), no change, a typical
+day, then the September rollover (forced: it archives every class team, far beyond
+`safety.max_deletes`). smartsync keeps its delta state beside the journal as it would under cron;
+the first three scenarios fall on one day, the rollover on another.
 """
 
 from __future__ import annotations

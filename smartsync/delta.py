@@ -163,8 +163,13 @@ class DeltaReader:
             return "the journal changed after the delta state was saved"
         return None
 
-    def commit(self, created: Iterable[tuple[str, str]] = ()) -> None:
-        """Save the state of this run's read, plus the (op, object id) of what the run created."""
+    def commit(self, created: Iterable[tuple[str, str]] = (), client: GraphClient | None = None) -> None:
+        """Save the state of this run's read, with what the run created (pairs of op and object id).
+
+        With `client`, the created groups and units are read whole and tracked at once (a first
+        delta round of their own, 50 to a query), so that the next run needs only delta links; if
+        that fails they stay pending and the next run reads them.
+        """
         state = self._next
         if state is None:
             return
@@ -174,6 +179,12 @@ class DeltaReader:
             )
             if tracked is not None and object_id not in tracked.pending:
                 tracked.pending.append(object_id)
+        if client is not None:
+            try:
+                _track_new(client, state.groups, "/groups/delta", _GROUP_DELTA, ("members", "owners"))
+                _track_new(client, state.units, _UNITS_DELTA_PATH, _UNIT_DELTA, ("members",))
+            except (GraphError, DeltaExpired):
+                pass  # still pending: the next run reads them with its delta links
         state.journal_mark = _journal_mark(self.journal_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
@@ -240,14 +251,20 @@ class DeltaReader:
             client, "/groups/delta", sorted(state.groups.objects), _GROUP_DELTA
         )
         state.units.links = _latest_by_ids(
-            client, "/directory/administrativeUnits/delta", sorted(state.units.objects), _UNIT_DELTA
+            client, _UNITS_DELTA_PATH, sorted(state.units.objects), _UNIT_DELTA
         )
         return users, have, state
 
     def _incremental(
         self, client: GraphClient, state: DeltaState, prefix: str
     ) -> tuple[list[EntraUser], ActualState]:
-        items, state.users_link = _follow(client, [state.users_link])[0]
+        # Users, groups and units in the same `$batch` calls: a quiet run is one or two round trips.
+        group_urls = state.groups.links + _first_rounds("/groups/delta", _GROUP_DELTA, state.groups.pending)
+        unit_urls = state.units.links + _first_rounds(_UNITS_DELTA_PATH, _UNIT_DELTA, state.units.pending)
+        rounds = _follow(client, [state.users_link, *group_urls, *unit_urls])
+        (items, state.users_link), rest = rounds[0], rounds[1:]
+        _replace(state.groups, rest[: len(group_urls)], ("members", "owners"))
+        _replace(state.units, rest[len(group_urls) :], ("members",))
         for item in items:
             if "@removed" in item:
                 state.users.pop(item["id"], None)
@@ -258,8 +275,6 @@ class DeltaReader:
                     item.get("mail", old[1]),
                     item.get("employeeId", old[2]),
                 ]
-        _update(client, state.groups, "/groups/delta", _GROUP_DELTA, ("members", "owners"))
-        _update(client, state.units, "/directory/administrativeUnits/delta", _UNIT_DELTA, ("members",))
         users = [
             EntraUser(id=i, user_principal_name=str(v[0]), mail=v[1], employee_id=v[2])
             for i, v in state.users.items()
@@ -267,6 +282,7 @@ class DeltaReader:
         return users, _actual(state, prefix)
 
 
+_UNITS_DELTA_PATH = "/directory/administrativeUnits/delta"
 _GROUP_DELTA = {"$select": ",".join((*GROUP_PROPERTIES, "members", "owners"))}
 _UNIT_DELTA = {"$select": ",".join((*UNIT_PROPERTIES, "members"))}
 
@@ -317,39 +333,64 @@ def _query(params: dict[str, str]) -> str:
 
 
 def _follow(client: GraphClient, urls: list[str]) -> list[tuple[list[dict[str, Any]], str]]:
-    """Whole delta rounds from their first URLs (20 to a `$batch`): their items and the new delta link."""
-    requests = [GraphRequest("GET", _relative(client, url)) for url in urls]
-    out: list[tuple[list[dict[str, Any]], str]] = []
-    for request, result in zip(requests, client.batch(requests), strict=True):
-        if result.error is not None:
-            _check(result.error)
-        body = result.body if isinstance(result.body, dict) else {}
-        items = list(body.get("value") or [])
-        while "@odata.deltaLink" not in body:
-            next_link = body.get("@odata.nextLink")
-            if not isinstance(next_link, str):
+    """Whole delta rounds from their first URLs: their items and the new delta link of each.
+
+    Every round's next page goes in the same `$batch` calls as the others' (20 to a round trip).
+    """
+    items: list[list[dict[str, Any]]] = [[] for _ in urls]
+    links: list[str] = [""] * len(urls)
+    waiting = list(enumerate(urls))
+    while waiting:
+        requests = [GraphRequest("GET", _relative(client, url)) for _, url in waiting]
+        following: list[tuple[int, str]] = []
+        for (index, _), request, result in zip(waiting, requests, client.batch(requests), strict=True):
+            if result.error is not None:
+                _check(result.error)
+            body = result.body if isinstance(result.body, dict) else {}
+            items[index].extend(body.get("value") or [])
+            if isinstance(body.get("@odata.deltaLink"), str):
+                links[index] = body["@odata.deltaLink"]
+            elif isinstance(body.get("@odata.nextLink"), str):
+                following.append((index, body["@odata.nextLink"]))
+            else:
                 raise GraphError(
                     result.status,
                     "UnexpectedResponse",
                     f"a delta page of GET {request.url.split('?')[0]} held neither a next nor a delta link",
                 )
-            try:
-                body = client.get(next_link)
-            except GraphError as error:
-                _check(error)
-            items.extend(body.get("value") or [])
-        out.append((items, str(body["@odata.deltaLink"])))
-    return out
+        waiting = following
+    return list(zip(items, links, strict=True))
 
 
-def _update(
+def _first_rounds(path: str, params: dict[str, str], ids: list[str]) -> list[str]:
+    return [f"{path}?" + _query({**params, "$filter": _id_filter(chunk)}) for chunk in _chunks(ids)]
+
+
+def _replace(
+    tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], relationships: tuple[str, ...]
+) -> None:
+    """Apply the rounds of `tracked`'s links (then of its pending objects) and keep their new links."""
+    _apply(tracked, rounds, relationships)
+    tracked.links = [link for _, link in rounds]
+    tracked.pending = []
+
+
+def _track_new(
     client: GraphClient, tracked: _Tracked, path: str, params: dict[str, str], relationships: tuple[str, ...]
 ) -> None:
-    """Apply the changes since the links to `tracked`; read newly created objects whole."""
-    first_rounds = [
-        f"{path}?" + _query({**params, "$filter": _id_filter(chunk)}) for chunk in _chunks(tracked.pending)
-    ]
-    rounds = _follow(client, tracked.links + first_rounds)
+    """Read the pending (just created) objects whole, and track them from now on."""
+    if tracked.pending:
+        rounds = _follow(client, _first_rounds(path, params, tracked.pending))
+        _apply(tracked, rounds, relationships)
+        tracked.links += [link for _, link in rounds]
+        tracked.pending = []
+
+
+def _apply(
+    tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], relationships: tuple[str, ...]
+) -> None:
+    """Merge delta rounds into `tracked`: removals, properties, and relationship entries (an object
+    may come in several pieces, each with part of its relationships)."""
     for items, _ in rounds:
         for item in items:
             if "@removed" in item:
@@ -370,8 +411,6 @@ def _update(
                     _with_description(record, value, unit="key" in record or relationships == ("members",))
                 elif not name.startswith("@") and name != "id":
                     record[name] = value
-    tracked.links = [link for _, link in rounds]
-    tracked.pending = []
 
 
 def _group_record(group: GroupState) -> dict[str, Any]:

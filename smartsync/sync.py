@@ -266,7 +266,8 @@ def run_sync(
     if journal is not None:
         journal.end_run(result.status, result.summary(), [n.message for n in plan.notices] + result.warnings)
     if delta is not None:
-        delta.commit((o.change.op, o.object_id) for o in result.outcomes if o.result == "ok" and o.object_id)
+        created = [(o.change.op, o.object_id) for o in result.outcomes if o.result == "ok" and o.object_id]
+        delta.commit(created, client)
     return result
 
 
