@@ -186,7 +186,7 @@ class DeltaReader:
             except (GraphError, DeltaExpired):
                 pass  # still pending: the next run reads them with its delta links
         state.journal_mark = _journal_mark(self.journal_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
