@@ -144,7 +144,9 @@ def compute_plan(
         )
     read = None
     if delta is not None:  # only what changed since the last run, where its delta state allows
-        read = delta.read(client, config.sync.prefix, groups=groups, admin_units=units, today=today)
+        read = delta.read(
+            client, config.sync.prefix, groups=groups, admin_units=units, today=today, progress=progress
+        )
     users = read.users if read is not None else read_users(client)
     client.pace_for_tenant(len(users))
     directory = UserDirectory.build(users, config.users.match)

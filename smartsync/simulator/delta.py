@@ -16,9 +16,9 @@ Read from Graph's delta-query overview and the three `delta` function pages:
   `$orderby` are refused. A token older than seven days (or one this tenant no longer keeps) is
   answered 410 with code `syncStateNotFound`: the client must start again with a full read.
 
-The simulator keeps, for every token it issued, a snapshot of what the query covered (a hash of the
-selected properties and the relationship ids per object) and compares the tenant with it. It keeps
-the most recent `MAX_TOKENS` tokens.
+The simulator keeps, for every delta token it issued, a snapshot of what the query covered (a hash
+of the selected properties and the relationship ids per object) and compares the tenant with it. It
+keeps the most recent `MAX_TOKENS` delta tokens; a paging token is dropped once its last page is out.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from smartsync.simulator.odata import GraphError, bad_request, unsupported_query
 from smartsync.simulator.tenant import TenantState
 
 TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600
-MAX_TOKENS = 512
+MAX_TOKENS = 100_000  # a trust tracks hundreds of id-filtered queries, each with its own link
 MAX_FILTER_IDS = 50
 PAGE_REFERENCES = 999  # objects plus relationship entries per page
 _T = TypeVar("_T")
@@ -255,7 +255,7 @@ class DeltaQueries:
         issued = self._issue(query, snapshot)
         if len(pages) <= 1:
             return self._respond(KINDS[query.kind], pages[0] if pages else [], None, issued)
-        round_token = self._issue(query, snapshot)
+        round_token = self._issue(query, {})
         token = self._tokens[round_token]
         token.pages = pages[1:]
         token.next_token = issued
@@ -271,6 +271,7 @@ class DeltaQueries:
         spec = KINDS[token.query.kind]
         if token.pages:
             return self._respond(spec, page, text, None)
+        del self._tokens[text]
         return self._respond(spec, page, None, token.next_token)
 
     def _issue(self, query: _Query, snapshot: dict[str, tuple[int, dict[str, frozenset[str]]]]) -> str:

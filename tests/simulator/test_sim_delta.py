@@ -121,3 +121,12 @@ def test_a_token_expires_after_seven_days_and_an_unknown_one_is_not_found() -> N
         assert expired.status_code == 410
         assert expired.json()["error"]["code"] == "syncStateNotFound"
         assert client.get("/groups/delta?$deltatoken=madeup").status_code == 410
+
+
+def test_hundreds_of_links_stay_valid_as_a_trust_tracks_them() -> None:
+    sim = Simulator(make_seed(users=1, groups=1))
+    with graph_client(sim) as client:
+        _, first = _round(client, "/groups/delta", {"$deltatoken": "latest", "$select": "members"})
+        for _ in range(600):  # a large trust: one link per 50 managed groups, and more each run
+            _round(client, "/groups/delta", {"$deltatoken": "latest", "$select": "members"})
+        assert client.get(first).status_code == 200
