@@ -19,13 +19,17 @@ def _ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
 def row(r: dict[str, Any]) -> str:
     ratios = r["ratios"]
     return (
         f"| {r['school']} | {r['scenario']} | {r['client']} | {r['latency_ms']:g} ms | {r['read']} "
         f"| {r['requests']:,} | {r['batch_round_trips']:,} | {r['writes']:,} ({_ratio(ratios['writes'])}) "
         f"| {r['ru']:,} ({_ratio(ratios['ru'])}) | {r['throttled']:,} ({100 * r['throttled_share']:.1f} %) "
-        f"| {r['failed_changes']} | {r['sim_seconds']:,.0f} ({_ratio(ratios['sim_seconds'])}) |"
+        f"| {r['failed_changes']} | {_seconds(r['sim_seconds'])} ({_ratio(ratios['sim_seconds'])}) |"
     )
 
 
