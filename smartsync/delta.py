@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from smartsync.entra import GROUP_SELECT, USER_SELECT, read_actual, read_users
 from smartsync.graph import GraphClient, GraphError, GraphRequest
+from smartsync.graph.client import encode_query
 from smartsync.naming import key_from_au_description, key_from_nickname, parse_group_description
 from smartsync.state import ActualState, AdminUnitState, EntraUser, GroupState, Notice, UserRef
 
@@ -181,8 +182,8 @@ class DeltaReader:
                 tracked.pending.append(object_id)
         if client is not None:
             try:
-                _track_new(client, state.groups, "/groups/delta", _GROUP_DELTA, ("members", "owners"))
-                _track_new(client, state.units, _UNITS_DELTA_PATH, _UNIT_DELTA, ("members",))
+                _track_new(client, state.groups, _GROUPS)
+                _track_new(client, state.units, _UNITS)
             except (GraphError, DeltaExpired):
                 pass  # still pending: the next run reads them with its delta links
         state.journal_mark = _journal_mark(self.journal_path)
@@ -247,24 +248,21 @@ class DeltaReader:
             state.groups.objects[group.id] = _group_record(group)
         for unit in have.admin_units.values():
             state.units.objects[unit.id] = _unit_record(unit)
-        state.groups.links = _latest_by_ids(
-            client, "/groups/delta", sorted(state.groups.objects), _GROUP_DELTA
-        )
-        state.units.links = _latest_by_ids(
-            client, _UNITS_DELTA_PATH, sorted(state.units.objects), _UNIT_DELTA
-        )
+        # Tracking starts now: `$deltatoken=latest` returns no objects, only the links.
+        state.groups.links = _latest_by_ids(client, _GROUPS, sorted(state.groups.objects))
+        state.units.links = _latest_by_ids(client, _UNITS, sorted(state.units.objects))
         return users, have, state
 
     def _incremental(
         self, client: GraphClient, state: DeltaState, prefix: str
     ) -> tuple[list[EntraUser], ActualState]:
         # Users, groups and units in the same `$batch` calls: a quiet run is one or two round trips.
-        group_urls = state.groups.links + _first_rounds("/groups/delta", _GROUP_DELTA, state.groups.pending)
-        unit_urls = state.units.links + _first_rounds(_UNITS_DELTA_PATH, _UNIT_DELTA, state.units.pending)
+        group_urls = state.groups.links + _GROUPS.first_rounds(state.groups.pending)
+        unit_urls = state.units.links + _UNITS.first_rounds(state.units.pending)
         rounds = _follow(client, [state.users_link, *group_urls, *unit_urls])
         (items, state.users_link), rest = rounds[0], rounds[1:]
-        _replace(state.groups, rest[: len(group_urls)], ("members", "owners"))
-        _replace(state.units, rest[len(group_urls) :], ("members",))
+        _replace(state.groups, rest[: len(group_urls)], _GROUPS)
+        _replace(state.units, rest[len(group_urls) :], _UNITS)
         for item in items:
             if "@removed" in item:
                 state.users.pop(item["id"], None)
@@ -282,9 +280,28 @@ class DeltaReader:
         return users, _actual(state, prefix)
 
 
-_UNITS_DELTA_PATH = "/directory/administrativeUnits/delta"
-_GROUP_DELTA = {"$select": ",".join((*GROUP_PROPERTIES, "members", "owners"))}
-_UNIT_DELTA = {"$select": ",".join((*UNIT_PROPERTIES, "members"))}
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of tracked object is asked for."""
+
+    path: str
+    select: tuple[str, ...]
+    relationships: tuple[str, ...]
+    unit: bool  # an administrative unit (its description holds its key)
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {"$select": ",".join((*self.select, *self.relationships))}
+
+    def first_rounds(self, ids: list[str]) -> list[str]:
+        """First delta rounds that read these objects whole (and start tracking them)."""
+        return [
+            f"{self.path}?" + encode_query({**self.params, "$filter": _id_filter(c)}) for c in _chunks(ids)
+        ]
+
+
+_GROUPS = _Kind("/groups/delta", GROUP_PROPERTIES, ("members", "owners"), unit=False)
+_UNITS = _Kind("/directory/administrativeUnits/delta", UNIT_PROPERTIES, ("members",), unit=True)
 
 
 def _id_filter(ids: list[str]) -> str:
@@ -314,22 +331,17 @@ def _check(error: GraphError) -> None:
 
 
 def _latest(client: GraphClient, path: str, params: dict[str, str]) -> str:
-    rounds = _follow(client, [f"{path}?" + _query({**params, "$deltatoken": "latest"})])
+    rounds = _follow(client, [f"{path}?" + encode_query({**params, "$deltatoken": "latest"})])
     return rounds[0][1]
 
 
-def _latest_by_ids(client: GraphClient, path: str, ids: list[str], params: dict[str, str]) -> list[str]:
+def _latest_by_ids(client: GraphClient, kind: _Kind, ids: list[str]) -> list[str]:
+    """Delta links that track these ids from now on (`$deltatoken=latest`: no objects), 50 a link."""
     urls = [
-        f"{path}?" + _query({**params, "$filter": _id_filter(chunk), "$deltatoken": "latest"})
+        f"{kind.path}?" + encode_query({**kind.params, "$filter": _id_filter(chunk), "$deltatoken": "latest"})
         for chunk in _chunks(ids)
     ]
     return [link for _, link in _follow(client, urls)]
-
-
-def _query(params: dict[str, str]) -> str:
-    from smartsync.graph.client import encode_query
-
-    return encode_query(params)
 
 
 def _follow(client: GraphClient, urls: list[str]) -> list[tuple[list[dict[str, Any]], str]]:
@@ -362,33 +374,23 @@ def _follow(client: GraphClient, urls: list[str]) -> list[tuple[list[dict[str, A
     return list(zip(items, links, strict=True))
 
 
-def _first_rounds(path: str, params: dict[str, str], ids: list[str]) -> list[str]:
-    return [f"{path}?" + _query({**params, "$filter": _id_filter(chunk)}) for chunk in _chunks(ids)]
-
-
-def _replace(
-    tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], relationships: tuple[str, ...]
-) -> None:
+def _replace(tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], kind: _Kind) -> None:
     """Apply the rounds of `tracked`'s links (then of its pending objects) and keep their new links."""
-    _apply(tracked, rounds, relationships)
+    _apply(tracked, rounds, kind)
     tracked.links = [link for _, link in rounds]
     tracked.pending = []
 
 
-def _track_new(
-    client: GraphClient, tracked: _Tracked, path: str, params: dict[str, str], relationships: tuple[str, ...]
-) -> None:
+def _track_new(client: GraphClient, tracked: _Tracked, kind: _Kind) -> None:
     """Read the pending (just created) objects whole, and track them from now on."""
     if tracked.pending:
-        rounds = _follow(client, _first_rounds(path, params, tracked.pending))
-        _apply(tracked, rounds, relationships)
+        rounds = _follow(client, kind.first_rounds(tracked.pending))
+        _apply(tracked, rounds, kind)
         tracked.links += [link for _, link in rounds]
         tracked.pending = []
 
 
-def _apply(
-    tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], relationships: tuple[str, ...]
-) -> None:
+def _apply(tracked: _Tracked, rounds: list[tuple[list[dict[str, Any]], str]], kind: _Kind) -> None:
     """Merge delta rounds into `tracked`: removals, properties, and relationship entries (an object
     may come in several pieces, each with part of its relationships)."""
     for items, _ in rounds:
@@ -396,7 +398,7 @@ def _apply(
             if "@removed" in item:
                 tracked.objects.pop(item["id"], None)
                 continue
-            record = tracked.objects.setdefault(item["id"], {rel: [] for rel in relationships})
+            record = tracked.objects.setdefault(item["id"], {rel: [] for rel in kind.relationships})
             for name, value in item.items():
                 if name.endswith("@delta"):
                     rel = name[: -len("@delta")]
@@ -408,7 +410,7 @@ def _apply(
                             current.add(entry["id"])
                     record[rel] = sorted(current)
                 elif name == "description":
-                    _with_description(record, value, unit="key" in record or relationships == ("members",))
+                    _with_description(record, value, unit=kind.unit)
                 elif not name.startswith("@") and name != "id":
                     record[name] = value
 

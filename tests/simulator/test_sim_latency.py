@@ -102,3 +102,16 @@ def test_responses_carry_resource_units_and_past_80_percent_the_share_of_the_quo
         sim.throttle.admit(CLIENT_ID, Cost(ru=3000, writes=0), sim.clock.now(), 3)  # 3,500 per 10 s here
         busy = client.get(f"/groups/{GROUP}/owners")
     assert float(busy.headers["x-ms-throttle-limit-percentage"]) == pytest.approx(3004 / 3500, abs=0.01)
+
+
+def test_the_simulator_spends_one_service_time_per_round_trip_outside_its_lock() -> None:
+    waits: list[float] = []
+    sim = Simulator(make_seed(users=3), latency=Latency(100.0, 0.0), delay=waits.append)
+    with graph_client(sim) as client:
+        waits.clear()  # the token request above took none: only Graph requests are served slowly
+        assert client.get(f"/groups/{GROUP}/owners").status_code == 200
+        batch = {
+            "requests": [{"id": str(n), "method": "GET", "url": f"/groups/{GROUP}/owners"} for n in range(5)]
+        }
+        assert client.post("/$batch", json=batch).status_code == 200
+    assert waits == pytest.approx([0.1, 0.1])  # a $batch of five costs its slowest, not five
