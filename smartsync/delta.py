@@ -10,17 +10,18 @@ September. With delta state a run reads only what changed since the last one:
 - the managed units the same way through `/directory/administrativeUnits/delta`.
 
 The state (`delta-state.json` beside the journal, mode 0600) holds the delta links and what the last
-read found (users, groups, units and their members' ids), and the ids of groups and units created
-since, which the next run reads whole with a first delta round of their own.
+read found (users, groups, units and their members' ids). Groups and units a run creates are read
+whole at its end, with first delta rounds of their own that also start tracking them (if that
+fails, they stay pending and the next run reads them so).
 
 A full read is done, and tracking starts again from it (`$deltatoken=latest`, which returns no
-objects), when there is no usable state (missing, unreadable, another prefix or set of features),
-on the first run of each day (`graph.full_read: daily`, the default; `every-run` always reads in
-full), when the state is older than the last line of the journal (a run that did not save it, e.g.
-one that crashed), and when Graph no longer knows a delta link (410 or `syncStateNotFound`, after
-about seven days). Groups made by hand with a managed nickname, and changes made by hand in the
-moments between a full read and the start of tracking, are caught by the next full read: within a
-day with the default.
+objects), when there is no usable state (missing, unreadable, another Graph endpoint, prefix or set
+of features), on the first run of each day (`graph.full_read: daily`, the default; `every-run`
+always reads in full), when the state is older than the last line of the journal (a run that did
+not save it, e.g. one that crashed), when Graph no longer knows a delta link (410 or
+`syncStateNotFound`, after about seven days), and when a delta query fails otherwise. Groups made
+by hand with a managed nickname, and changes made by hand in the moments between a full read and
+the start of tracking, are caught by the next full read: within a day with the default.
 
 The state is saved only after a run has applied its plan (`commit`): the links it holds are those of
 the read before the plan, so the next run sees this run's own changes too.
@@ -218,12 +219,9 @@ class DeltaReader:
                 return self.last_read
             except DeltaExpired:
                 reason = "Graph no longer knows the delta links (they expire after about seven days)"
-        try:
-            users, have, fresh = self._full(client, prefix, features, today, groups, admin_units, progress)
-        except DeltaExpired as exc:  # a link Graph has only just handed out: not Graph's answer
-            raise GraphError(
-                None, "UnexpectedResponse", f"{exc}; nothing was written, run again later"
-            ) from None
+            except GraphError as exc:  # whatever else delta meets, a full read still gives the truth
+                reason = f"the delta queries failed ({exc.code})"
+        users, have, fresh = self._full(client, prefix, features, today, groups, admin_units, progress)
         self._next = fresh
         self.last_read = DeltaRead(users, have, reason)
         return self.last_read
@@ -237,20 +235,32 @@ class DeltaReader:
         groups: bool,
         admin_units: bool,
         progress: Progress | None,
-    ) -> tuple[list[EntraUser], ActualState, DeltaState]:
+    ) -> tuple[list[EntraUser], ActualState, DeltaState | None]:
+        """The full read, and the delta state that tracks from it (None when Graph would not start
+        tracking: the run goes on with its full read, and the next run reads in full too)."""
         state = DeltaState(prefix, features, today.isoformat(), None, client.base_url)
-        # Tracking starts before users are read: a change in between is seen again, never lost.
-        state.users_link = _latest(client, "/users/delta", {"$select": ",".join(USER_PROPERTIES)})
+        try:
+            # Tracking starts before users are read: a change in between is seen again, never lost.
+            state.users_link = _latest(client, "/users/delta", {"$select": ",".join(USER_PROPERTIES)})
+        except (GraphError, DeltaExpired):
+            tracking = False
+        else:
+            tracking = True
         users = read_users(client)
         have = read_actual(client, prefix, groups=groups, admin_units=admin_units, progress=progress)
+        if not tracking:
+            return users, have, None
         state.users = {u.id: [u.user_principal_name, u.mail, u.employee_id] for u in users}
         for group in have.groups.values():
             state.groups.objects[group.id] = _group_record(group)
         for unit in have.admin_units.values():
             state.units.objects[unit.id] = _unit_record(unit)
-        # Tracking starts now: `$deltatoken=latest` returns no objects, only the links.
-        state.groups.links = _latest_by_ids(client, _GROUPS, sorted(state.groups.objects))
-        state.units.links = _latest_by_ids(client, _UNITS, sorted(state.units.objects))
+        try:
+            # Tracking starts now: `$deltatoken=latest` returns no objects, only the links.
+            state.groups.links = _latest_by_ids(client, _GROUPS, sorted(state.groups.objects))
+            state.units.links = _latest_by_ids(client, _UNITS, sorted(state.units.objects))
+        except (GraphError, DeltaExpired):
+            return users, have, None
         return users, have, state
 
     def _incremental(

@@ -16,6 +16,7 @@ from smartsync.graph import make_graph_client
 from smartsync.journal import Journal, new_run_id
 from smartsync.roster import Roster
 from smartsync.sample import generate
+from smartsync.simulator.odata import GraphError
 from smartsync.sync import RunResult, run_sync
 
 
@@ -151,3 +152,22 @@ def test_a_journal_written_after_the_state_means_a_full_read(tmp_path: Path, sch
         damaged = t.config.journal.path.with_name(STATE_NAME)
         damaged.write_text("{not json", encoding="utf-8")
         assert _sync(t, school)[2] == "no delta state"
+
+
+def test_a_graph_that_refuses_delta_queries_still_gets_a_full_read_and_a_good_run(
+    tmp_path: Path, school: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tenant(tmp_path, school) as t:
+        _sync(t, school)
+        _sync(t, school)  # delta state in place
+
+        def refuse(*_args: object) -> None:
+            raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
+
+        monkeypatch.setattr(t.sim.api.delta, "handle", refuse)
+        some = next(iter(t.managed_groups().values()))
+        t.sim.state.groups[some["id"]].display_name = "Renamed by hand"
+        result, _, why = _sync(t, school)
+        assert why == "the delta queries failed (Request_UnsupportedQuery)"
+        assert result.status == "ok" and [c.op for c in result.plan.changes] == ["group.update"]
+        assert _sync(t, school)[2] == "the journal changed after the delta state was saved"
