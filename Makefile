@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SIZE   ?= secondary+trust
+SIZE   ?= secondary+trust+trust50
 PREFIX ?= /usr/local
 SCHEDULER ?= auto
 MAILTO ?= root
@@ -38,7 +38,8 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-# `make bench` runs the secondary school and the trust; `make bench SIZE=small` the quick version.
+# `make bench` runs the secondary school, the trust and the large trust's first sync; `make bench SIZE=small`
+# the quick version.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks --size $(SIZE)
 

@@ -1,14 +1,18 @@
 """Run the scenarios against the simulated tenant and measure each run next to its floor.
 
 Time: the simulator's clock is driven by a `VirtualTime` that moves only when the client waits
-(for `Retry-After`, for a team to be provisioned), so `sim_seconds` is the time Graph's quotas
-impose with no network latency and no compute time, the same on any machine. A scaled real-time
-clock (`--time-scale N`) would count every millisecond of our own CPU as N simulated ones and
-measure the benchmark machine, not the quotas. `wall_seconds` is the real time the run took.
+(for `Retry-After`, for its own quota pacing, for a team to be provisioned) and, with a service
+time (`latency_ms`), while a request is being served, on the clock of the connection that sent it,
+so parallel round trips overlap. `sim_seconds` is therefore the time Graph's quotas and service time
+impose with no compute time, the same on any machine. A scaled real-time clock (`--time-scale N`)
+would count every millisecond of our own CPU as N simulated ones and measure the benchmark machine,
+not Graph. `wall_seconds` is the real time the run took.
 
-Each (school, client) pair gets its own tenant, seeded with an Entra user for every person of every
-scenario, and runs the scenarios in order: initial (empty tenant), no change, a typical day, then
-the September rollover (forced: it archives every class team, far beyond `safety.max_deletes`).
+Each (school, client, service time) gets its own tenant, seeded with an Entra user for every person
+of every scenario, and runs the scenarios in order: initial (empty tenant), no change, a typical
+day, then the September rollover (forced: it archives every class team, far beyond
+`safety.max_deletes`). smartsync keeps its delta state beside the journal as it would under cron;
+the first three scenarios fall on one day, the rollover on another.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from benchmarks.naive import NaiveGraphClient
 from benchmarks.scenarios import NEXT_SEPTEMBER, TODAY, SchoolRosters, school_rosters
 from smartsync.config import Config, parse_config
 from smartsync.demo import DEMO_BASE_URL, DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.engine.delta import DeltaReader
 from smartsync.engine.run import RunResult, run_sync
 from smartsync.graph import GraphClient
 from smartsync.graph.auth import TokenProvider
@@ -38,12 +43,15 @@ from smartsync.graph.retry import Backoff
 from smartsync.journal import Journal, new_run_id
 from smartsync.roster.model import Roster
 from smartsync.simulator import Clock, Simulator, VirtualTime
+from smartsync.simulator.latency import Latency
 
 SCENARIOS = ("initial", "no_change", "typical_day", "rollover")
 # Runs are hours apart (cron at 04:00, 08:00 and 12:00): no run inherits the last one's spent quota.
 HOURS_BETWEEN_RUNS = 4.0
 CLIENTS = ("smartsync", "naive")
 COUNTERS = ("requests", "batch_round_trips", "ru", "writes", "throttled")
+# Service times the scenarios run at: none (the quotas alone) and the live service's typical median.
+LATENCIES_MS = (0.0, 150.0)
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,20 @@ class Measurement:
     wall_seconds: float
     peak_mb: float
     floor: Floor
+    latency_ms: float = 0.0
+    read: str = "full"  # "delta" when the run read only what changed
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"scenario": self.scenario, "school": self.school, "client": self.client}
+        out: dict[str, Any] = {
+            "scenario": self.scenario,
+            "school": self.school,
+            "client": self.client,
+            "latency_ms": self.latency_ms,
+            "read": self.read,
+        }
         out.update(self.counts)
+        requests = self.counts["requests"]
+        out["throttled_share"] = round(self.counts["throttled"] / requests, 4) if requests else 0.0
         out.update(
             {
                 "failed_changes": self.failed_changes,
@@ -146,14 +164,17 @@ class VirtualTimeTokens:
 class BenchTenant:
     """A simulated tenant on virtual time, and a client (smartsync's or the naive one) to sync into it."""
 
-    def __init__(self, people: Roster, client_kind: str, workdir: Path) -> None:
+    def __init__(self, people: Roster, client_kind: str, workdir: Path, latency_ms: float = 0.0) -> None:
         self.time = VirtualTime()
         self.sim = Simulator(
             demo_seed(people, missing_every=None),
             base_url=DEMO_BASE_URL,
             clock=Clock(1.0, real_time=self.time.now),
             throttling=True,
+            latency=Latency(latency_ms),
+            delay=self.time.sleep,
         )
+        self.latency_ms = latency_ms
         self.config = bench_config(workdir, sorted({p.school for p in people.people if p.school}))
         self.client_kind = client_kind
 
@@ -171,6 +192,8 @@ class BenchTenant:
             sleep=self.time.sleep,
             clock=self.time.now,
             backoff=Backoff(),
+            pacing=not naive,
+            start_task=self.time.start_task,
         )
 
     def run(
@@ -182,7 +205,7 @@ class BenchTenant:
         gc.collect()
         started_wall = time.perf_counter()
         started_sim = self.time.now()
-        result = self._sync(roster, today=today, force=force)
+        result, read = self._sync(roster, today=today, force=force)
         sim_seconds = self.time.now() - started_sim
         wall_seconds = time.perf_counter() - started_wall
         after = self.sim.stats()
@@ -200,14 +223,25 @@ class BenchTenant:
             sim_seconds=sim_seconds,
             wall_seconds=wall_seconds,
             peak_mb=_peak_rss_mb(),
-            floor=floor_for(result.plan.changes, state_before),
+            floor=floor_for(
+                result.plan.changes,
+                state_before,
+                delta=read == "delta",
+                latency_ms=self.latency_ms,
+                concurrency=1 if self.client_kind == "naive" else self.config.graph.concurrency,
+            ),
+            latency_ms=self.latency_ms,
+            read=read,
         )
 
-    def _sync(self, roster: Roster, *, today: date, force: bool) -> RunResult:
+    def _sync(self, roster: Roster, *, today: date, force: bool) -> tuple[RunResult, str]:
+        """The run's result, and whether it read with delta state ("delta") or in full ("full")."""
         # A new client per run, as cron starts a new process: its token is fresh on the tenant's clock.
         client = self._make_client()
+        # The naive script reads everything every time; smartsync keeps delta state beside the journal.
+        reader = None if self.client_kind == "naive" else DeltaReader(self.config.journal.path)
         with client, Journal(self.config.journal.path, self.config.journal.retention_days) as journal:
-            return run_sync(
+            result = run_sync(
                 self.config,
                 roster,
                 client,
@@ -218,7 +252,12 @@ class BenchTenant:
                 config_path="benchmark",
                 today=today,
                 sleep=self.time.sleep,
+                delta=reader,
             )
+        incremental = (
+            reader is not None and reader.last_read is not None and reader.last_read.full_read_reason is None
+        )
+        return result, "delta" if incremental else "full"
 
 
 def _peak_rss_mb() -> float:
@@ -232,10 +271,12 @@ def run_school(
     clients: tuple[str, ...] = CLIENTS,
     scenarios: tuple[str, ...] = SCENARIOS,
     *,
+    latencies: tuple[float, ...] = LATENCIES_MS,
     rosters: SchoolRosters | None = None,
     progress: Callable[[Measurement], None] | None = None,
 ) -> list[Measurement]:
-    """Every scenario for one sample school and each client, in order, on a fresh tenant per client."""
+    """Every scenario for one sample school, for each client and service time, in order, each pair on
+    a fresh tenant."""
     rosters = rosters or school_rosters(size)
     plan: dict[str, tuple[Roster, date, bool]] = {
         "initial": (rosters.base, TODAY, False),
@@ -244,9 +285,9 @@ def run_school(
         "rollover": (rosters.rollover, NEXT_SEPTEMBER, True),
     }
     out: list[Measurement] = []
-    for client in clients:
+    for client, latency_ms in ((c, ms) for c in clients for ms in latencies):
         with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
-            tenant = BenchTenant(rosters.everyone(), client, Path(tmp))
+            tenant = BenchTenant(rosters.everyone(), client, Path(tmp), latency_ms)
             last = max(SCENARIOS.index(s) for s in scenarios)
             # Each scenario starts from where the one before it left the tenant.
             for scenario in SCENARIOS[: last + 1]:

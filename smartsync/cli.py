@@ -476,6 +476,7 @@ def _sync(
     import json
 
     from smartsync.credentials import expiry_warnings, read_credentials
+    from smartsync.engine.delta import DeltaReader
     from smartsync.engine.run import RunResult, run_sync
     from smartsync.graph import make_graph_client
     from smartsync.journal import Journal, new_run_id
@@ -527,6 +528,7 @@ def _sync(
                 progress=progress,
                 learned=learned,
                 on_refusal=lambda check, detail: record_refusal(learned_path, check, detail, run_id),
+                delta=None if journal is None else DeltaReader(config.journal.path, config.graph.full_read),
             )
 
     try:
@@ -728,6 +730,20 @@ def simulator() -> None:
     help="The live service's habits: replication delay, the app as owner, shuffled $batch answers ...",
 )
 @click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Median service time of a request in simulated ms (lognormal; a $batch costs its slowest item).",
+)
+@click.option(
+    "--latency-spread",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Spread of the service time: the sigma of its logarithm.",
+)
+@click.option(
     "--cert-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the CA and server certificate, kept and reused across restarts while valid "
@@ -744,6 +760,8 @@ def simulator_serve(
     time_scale: float,
     no_throttling: bool,
     live: bool,
+    latency_ms: float,
+    latency_spread: float,
     cert_dir: Path | None,
     quirks_spec: str | None = None,
 ) -> None:
@@ -757,10 +775,12 @@ def simulator_serve(
     Example:
       smartsync simulator serve --port 0 --state seed.json --ready-file ready.json
       smartsync simulator serve --port 8443 --request-log requests.jsonl --faults rate=0.05,seed=7
+      smartsync simulator serve --port 0 --latency-ms 150 --time-scale 10
     """
     from smartsync.errors import ConfigError
     from smartsync.simulator import FaultSpec, Simulator
     from smartsync.simulator.faults import FaultSpecError
+    from smartsync.simulator.latency import Latency
     from smartsync.simulator.quirks import QuirkSpecError, parse_quirks
     from smartsync.simulator.server import (
         SeedError,
@@ -786,6 +806,7 @@ def simulator_serve(
             base_url=base_url,
             quirks=quirks,
             live=live,
+            latency=Latency(latency_ms, latency_spread),
         )
         if request_log is not None:
             sim.log_to(request_log)

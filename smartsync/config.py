@@ -386,6 +386,11 @@ class GraphConfig(_Model):
     concurrency: int = Field(default=4, ge=1, le=16)
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
+    # `daily`: the first run of each day reads everything, later ones only what changed (delta.py).
+    full_read: Literal["daily", "every-run"] = "daily"
+    # Only for `smartsync simulator serve --time-scale N`: its quotas refill N times faster, so the
+    # client's own pacing (graph/quota.py) counts its windows N times shorter. 1 for a real tenant.
+    time_scale: float = Field(default=1.0, gt=0)
 
 
 class PreflightConfig(_Model):

@@ -61,6 +61,7 @@ def config_data(folder: Path) -> dict[str, Any]:
         "school": {"code": "MIN", "name": "Mini School"},
         "journal": {"path": str(folder / "journal" / "changes.jsonl")},
         "sync": {"teams": {"creation_retry_seconds": 0, "poll_seconds": 0, "poll_timeout_seconds": 5}},
+        "graph": {"full_read": "every-run"},  # the broken answers below are those of a full read
     }
 
 

@@ -314,6 +314,7 @@ def write_cli_config(folder: Path, served: ServedTenant, roster: Roster, **secti
         "school": {"code": "MIN", "name": "Mini School"},
         "journal": {"path": str(folder / "journal" / "changes.jsonl")},
         "sync": {"teams": {"creation_retry_seconds": 0, "poll_seconds": 0, "poll_timeout_seconds": 5}},
+        "graph": {"time_scale": 1000},  # the served tenant's clock (`--time-scale 1000`): quota windows too
     }
     for name, value in sections.items():
         data[name] = {**data.get(name, {}), **value}

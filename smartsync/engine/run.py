@@ -21,6 +21,7 @@ from smartsync.engine.apply.accounts import AccountWrites
 from smartsync.engine.calendar import AcademicYear, academic_year, in_quiet_window
 from smartsync.engine.cohorts import cohort_losses, in_rollover
 from smartsync.engine.deleted import prefer_restore, read_deleted_groups
+from smartsync.engine.delta import DeltaReader
 from smartsync.engine.desired import UserDirectory, build_desired
 from smartsync.engine.facts import object_facts, people_names
 from smartsync.engine.intents import IntentLog, reconcile
@@ -160,6 +161,7 @@ def compute_plan(
     only: Collection[str] | None = None,
     progress: Progress | None = None,
     today: date | None = None,
+    delta: DeltaReader | None = None,
 ) -> tuple[Plan, DesiredState, ActualState]:
     today = today or date.today()
     groups, units, teams = select_features(config, only)
@@ -189,7 +191,21 @@ def compute_plan(
             else None,
         )
     else:
-        users = read_users(client)
+        users = []
+    read = None
+    if delta is not None:  # only what changed since the last run, where its delta state allows
+        read = delta.read(
+            client,
+            config.sync.prefix,
+            groups=groups,
+            admin_units=units,
+            today=today,
+            progress=progress,
+            codes=config.school.all_codes,
+        )
+    if account_plan is None:
+        users = read.users if read is not None else read_users(client)
+    client.pace_for_tenant(len(users))
     directory = UserDirectory.build(users, config.users.match)
     if account_plan is not None:
         directory = account_plan.directory(directory)
@@ -198,14 +214,17 @@ def compute_plan(
         want = replace(want, groups={})
     if not units:
         want = replace(want, admin_units={})
-    have = read_actual(
-        client,
-        config.sync.prefix,
-        groups=groups,
-        admin_units=units,
-        progress=progress,
-        codes=config.school.all_codes,
-    )
+    if read is not None:
+        have = read.have
+    else:
+        have = read_actual(
+            client,
+            config.sync.prefix,
+            groups=groups,
+            admin_units=units,
+            progress=progress,
+            codes=config.school.all_codes,
+        )
     want, have = hold_unwritable(want, have)
     if units and config.sync.admin_units.include_groups:
         # Restricted-management units take no Microsoft 365 groups (Graph refuses them).
@@ -303,6 +322,7 @@ def run_sync(
     granted_roles: Collection[str] | None = None,
     learned: PreflightResults | None = None,
     on_refusal: Callable[[str, str], None] | None = None,
+    delta: DeltaReader | None = None,
 ) -> RunResult:
     """Plan, check, apply. `granted_roles` (the token's roles) are compared with what the plan needs
     before the first write; None skips that comparison. `learned` is what preflight (or an earlier
@@ -311,7 +331,9 @@ def run_sync(
     stop = blocking_refusal(config, learned)
     if stop is not None:
         raise stop
-    plan, _, have = compute_plan(config, roster, client, only=only, progress=progress, today=today)
+    plan, _, have = compute_plan(
+        config, roster, client, only=only, progress=progress, today=today, delta=None if dry_run else delta
+    )
     refusal = check(plan, config.safety)
     missing = missing_for_plan(granted_roles, plan.changes) if granted_roles is not None else {}
     if missing and dry_run:
@@ -345,6 +367,8 @@ def run_sync(
     if refusal is not None and not force:
         if journal is not None:
             journal.end_run("refused", plan.summary(), [refusal.message], written=0)
+        if delta is not None:
+            delta.commit()
         return result
 
     def record(outcome: Outcome) -> None:
@@ -396,6 +420,9 @@ def run_sync(
             [n.message for n in plan.notices] + result.warnings,
             written=written,
         )
+    if delta is not None:
+        created = [(o.change.op, o.object_id) for o in result.outcomes if o.result == "ok" and o.object_id]
+        delta.commit(created, client)
     return result
 
 

@@ -31,6 +31,7 @@ from smartsync.graph.errors import (
     parse_body,
     strip_html,
 )
+from smartsync.graph.quota import TEAMS_LIMITS, Cost, QuotaPacer, estimate_cost
 from smartsync.graph.retry import (
     RETRYABLE_STATUSES,
     Backoff,
@@ -200,6 +201,8 @@ class GraphClient:
         on_response: Callable[[ResponseInfo], None] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] | None = None,
+        pacing: bool | QuotaPacer = True,
+        start_task: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api = f"{self.base_url}/{API_VERSION}"
@@ -211,10 +214,21 @@ class GraphClient:
         self._sleep = sleep
         # With a clock, waits run from when the answer came, so threads throttled together resume together.
         self._clock = clock
+        # Only for a virtual clock (the benchmarks): a sender thread taking up a `$batch` call is set
+        # back to when its round began, so calls meant to run side by side do, whichever thread runs them.
+        self._start_task = start_task
         self._on_response = on_response
         self._close_hooks: list[Callable[[], None]] = []
         self._backoff = backoff or Backoff()
-        self._pacer = Pacer(self.concurrency, sleep)
+        self._pacer = Pacer(self.concurrency, sleep, clock)
+        # Keeping to Graph's quotas ourselves (quota.py) instead of meeting them as 429s.
+        self.quota: QuotaPacer | None = (
+            pacing
+            if isinstance(pacing, QuotaPacer)
+            else QuotaPacer(sleep, clock or time.monotonic)
+            if pacing
+            else None
+        )
         self._http = httpx.Client(
             transport=transport,
             verify=_verify_option(verify),
@@ -255,6 +269,11 @@ class GraphClient:
     def pause(self, attempt: int) -> None:
         """Wait as before retry number `attempt` of a failure without `Retry-After` (the backoff)."""
         self._sleep(self._backoff.delay(attempt))
+
+    def pace_for_tenant(self, user_count: int) -> None:
+        """Pace resource units to the quota of a tenant with this many users (DESIGN §7)."""
+        if self.quota is not None:
+            self.quota.for_tenant_users(user_count)
 
     @property
     def concurrency_now(self) -> int:
@@ -339,13 +358,16 @@ class GraphClient:
         window = len(pending)  # how many items the next round sends; narrows after 429s
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="graph-batch") as pool:
             while pending:
+                round_start = self._clock() if self._clock is not None else 0.0
                 sending, later = pending[:window], pending[window:]
-                chunks = [sending[i : i + MAX_BATCH_SIZE] for i in range(0, len(sending), MAX_BATCH_SIZE)]
+                chunks = self._chunks(sending, requests)
                 for chunk in chunks:
                     for index in chunk:
                         attempts[index] += 1
                 outcomes = pool.map(
-                    lambda chunk: self._send_chunk([(attempts[i], requests[i]) for i in chunk]),
+                    lambda chunk, started_at=round_start: self._send_chunk(
+                        [(attempts[i], requests[i]) for i in chunk], started_at=started_at
+                    ),
                     chunks,
                 )
                 answered = [
@@ -375,6 +397,23 @@ class GraphClient:
                 window = max(MAX_BATCH_SIZE, 2 * finished if throttled else 2 * window)
                 pending = sorted(retry) + later
         return [result for result in results if result is not None]
+
+    def _chunks(self, indexes: list[int], requests: list[GraphRequest]) -> list[list[int]]:
+        """`$batch` calls of at most 20, each with no more team creations than Graph admits a second."""
+        chunks: list[list[int]] = []
+        teams: dict[str, int] = {}
+        for index in indexes:
+            bucket = estimate_cost(requests[index].method, requests[index].url).teams
+            full = (
+                bucket is not None and self.quota is not None and teams.get(bucket, 0) >= TEAMS_LIMITS[bucket]
+            )
+            if not chunks or len(chunks[-1]) >= MAX_BATCH_SIZE or full:
+                chunks.append([])
+                teams = {}
+            chunks[-1].append(index)
+            if bucket is not None:
+                teams[bucket] = teams.get(bucket, 0) + 1
+        return chunks
 
     # -- one request --------------------------------------------------------------------------------
 
@@ -417,10 +456,13 @@ class GraphClient:
         send_headers = self._headers(client_request_id, headers)
         if content is not None:
             send_headers.setdefault("Content-Type", "application/json")
+        cost = estimate_cost(method, url)
         self._pacer.acquire()
         throttled = False
         started = time.monotonic()
         try:
+            # Counted from when it is sent, as Graph counts it.
+            counted_at = self.quota.reserve([cost]) if self.quota is not None else 0.0
             try:
                 response = self._http.request(method, url, content=content, headers=send_headers)
             except httpx.TransportError as exc:
@@ -429,6 +471,7 @@ class GraphClient:
             throttled = response.status_code == 429
             parsed = parse_body(response.content, response.headers)
             response_headers = dict(response.headers)
+            self._account(cost, counted_at, response.status_code, response_headers)
             self._report(method, path, response.status_code, attempt, started, headers=response_headers)
             return self._stamped(
                 classify(method, path, idempotent, response.status_code, response_headers, parsed)
@@ -438,18 +481,23 @@ class GraphClient:
 
     # -- $batch -------------------------------------------------------------------------------------
 
-    def _send_chunk(self, items: list[tuple[int, GraphRequest]]) -> list[_Outcome]:
+    def _send_chunk(self, items: list[tuple[int, GraphRequest]], started_at: float = 0.0) -> list[_Outcome]:
         """One `$batch` call for (attempt number, request) pairs; waits as Graph asked before returning."""
+        if self._start_task is not None:
+            self._start_task(started_at)
         attempt = max(item_attempt for item_attempt, _ in items)
         payload = {
             "requests": [self._sub_request(str(n), request) for n, (_, request) in enumerate(items, 1)]
         }
         content = jsonlib.dumps(payload).encode("utf-8")
         send_headers = self._headers(str(uuid.uuid4()), {"Content-Type": "application/json"})
+        costs = [estimate_cost(r.method, r.url) for _, r in items]
         self._pacer.acquire()
         throttled = False
         started = time.monotonic()
         try:
+            # Counted from when it is sent, as Graph counts it.
+            counted_at = self.quota.reserve(costs) if self.quota is not None else 0.0
             try:
                 response = self._http.post(f"{self._api}/$batch", content=content, headers=send_headers)
             except httpx.TransportError as exc:
@@ -463,6 +511,11 @@ class GraphClient:
             else:
                 outcomes, statuses = self._batch_outcomes(items, response)
                 throttled = response.status_code == 429 or 429 in statuses
+                for cost, outcome in zip(costs, outcomes, strict=True):
+                    if isinstance(outcome, _Retry) and outcome.throttled:
+                        self._account(cost, counted_at, 429, {})
+                    elif isinstance(outcome, GraphResult):
+                        self._account(cost, counted_at, outcome.status, outcome.headers)
                 self._report(
                     "POST",
                     "/$batch",
@@ -617,6 +670,15 @@ class GraphClient:
         )
         return GraphResult(NO_STATUS, None, {}, error=unknown)
 
+    def _account(self, cost: Cost, counted_at: float, status: int, headers: Mapping[str, str]) -> None:
+        """Tell the quota pacer what Graph made of a request it let through (or throttled)."""
+        if self.quota is None:
+            return
+        if status == 429:
+            self.quota.throttled(cost, counted_at)
+        else:
+            self.quota.observe(headers, cost)
+
     @staticmethod
     def _exhausted(retry: _Retry) -> GraphResult:
         return GraphResult(retry.error.status or NO_STATUS, None, {}, error=retry.error)
@@ -691,12 +753,14 @@ def make_graph_client(
     on_response: Callable[[ResponseInfo], None] | None = None,
     backoff: Backoff | None = None,
     clock: Callable[[], float] | None = None,
+    pacing: bool | QuotaPacer = True,
 ) -> tuple[GraphClient, TokenProvider]:
     """The Graph client and its token provider for `config.tenant`, tuned by `config.graph`.
 
     `backoff` sets the waits for failures without `Retry-After`; a simulated tenant on a fast clock
-    wants a much smaller base than the real Graph. With `clock` (seconds, monotonic), a wait for
-    `Retry-After` counts from when the answer arrived rather than from when the wait began.
+    wants a much smaller base than the real Graph, and quota windows as much shorter (`pacing`).
+    With `clock` (seconds, monotonic), a wait for `Retry-After` counts from when the answer arrived
+    rather than from when the wait began.
     """
     from smartsync.graph.auth import TokenProvider
 
@@ -713,6 +777,9 @@ def make_graph_client(
         on_response=on_response,
         backoff=backoff,
         clock=clock,
+        pacing=QuotaPacer(time_scale=config.graph.time_scale)
+        if pacing is True and config.graph.time_scale != 1.0
+        else pacing,
     )
     client.on_close(tokens.close)
     return client, tokens

@@ -11,6 +11,7 @@ that got lost after the request was sent may hide a write that was applied.
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 from collections.abc import Callable
@@ -54,10 +55,22 @@ class Backoff:
 class Pacer:
     """Shared gate for all threads of one client: the pause after a 429 and an adaptive in-flight limit."""
 
-    def __init__(self, limit: int, sleep: Callable[[float], None], grow_after: int = 20) -> None:
+    def __init__(
+        self,
+        limit: int,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float] | None = None,
+        grow_after: int = 20,
+    ) -> None:
         self.max_limit = max(1, limit)
         self._limit = self.max_limit
         self._sleep = sleep
+        # With a clock, a sender resumes no earlier than the last pause ended, and takes the slot
+        # that came free first, no earlier than it did. On the real clock that is always the past;
+        # on a virtual one (each thread keeping its own time) it is what makes slots connections.
+        self._clock = clock
+        self._resume_at = float("-inf")
+        self._free_at = [float("-inf")] * self.max_limit  # a heap: when each slot came free
         self._grow_after = grow_after
         self._in_flight = 0
         self._pausing = 0
@@ -75,11 +88,17 @@ class Pacer:
             while self._pausing or self._in_flight >= self._limit:
                 self._cond.wait()
             self._in_flight += 1
+            resume_at = max(self._resume_at, heapq.heappop(self._free_at))
+        if self._clock is not None:
+            gap = resume_at - self._clock()
+            if gap > 0:
+                self._sleep(gap)
 
     def release(self, throttled: bool) -> None:
         """Give the slot back; a throttled answer halves the limit, a run of calm ones grows it by one."""
         with self._cond:
             self._in_flight -= 1
+            heapq.heappush(self._free_at, self._clock() if self._clock is not None else float("-inf"))
             if throttled:
                 self._limit = max(1, self._limit // 2)
                 self._calm = 0
@@ -99,5 +118,7 @@ class Pacer:
                 self._sleep(seconds)
         finally:
             with self._cond:
+                if self._clock is not None:
+                    self._resume_at = max(self._resume_at, self._clock())
                 self._pausing -= 1
                 self._cond.notify_all()

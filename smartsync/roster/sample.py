@@ -22,7 +22,7 @@ from pathlib import Path
 
 from smartsync.roster.model import Group, Membership, MembershipRole, Person, PersonStatus, Roster
 
-SIZES: tuple[str, ...] = ("small", "secondary", "trust")
+SIZES: tuple[str, ...] = ("small", "secondary", "trust", "trust50")
 DATA_DIR = Path(__file__).parent / "data"
 
 # The academic year the sample describes; fixed so that the output never depends on today's date.
@@ -106,7 +106,22 @@ TRUST_SCHOOLS = (
     ("EHA", "Elmhurst Academy"), ("FVA", "Fairview Academy"), ("GAA", "Greenacre Academy"),
     ("HFA", "Highfields Academy"), ("IBA", "Ivybridge Academy"), ("LSA", "Lakeside Academy"),
     ("MLA", "Millbrook Academy"), ("NGA", "Northgate Academy"),
+    # The large trust (trust50) has 30 more.
+    ("ABA", "Abbeyfield Academy"), ("BHA", "Beechwood Academy"), ("CHA", "Cherryhill Academy"),
+    ("DLA", "Dalewood Academy"), ("EFA", "Edgefield Academy"), ("FHA", "Foxhill Academy"),
+    ("GLA", "Glenside Academy"), ("HWA", "Hawthorn Academy"), ("IHA", "Ironhill Academy"),
+    ("JBA", "Juniper Academy"), ("KHA", "Kestrel Academy"), ("LWA", "Larchwood Academy"),
+    ("MFA", "Marshfield Academy"), ("NWA", "Newhaven Academy"), ("OFA", "Orchard Academy"),
+    ("PBA", "Parkside Academy"), ("QMA", "Queensmead Academy"), ("RWA", "Redwood Academy"),
+    ("SFA", "Stonefield Academy"), ("TWA", "Thornwood Academy"), ("UHA", "Upperhill Academy"),
+    ("VLA", "Valley Academy"), ("WFA", "Whitfield Academy"), ("YBA", "Yewbank Academy"),
+    ("ALA", "Alderley Academy"), ("BMA", "Birchmoor Academy"), ("CWA", "Copperwood Academy"),
+    ("DHA", "Deerhurst Academy"), ("ELA", "Elmleigh Academy"), ("FWA", "Fernwood Academy"),
 )  # fmt: skip
+TRUST_SIZES = {
+    "trust": (20, (7, 8, 9, 10), (70, 90, 110, 130)),
+    "trust50": (50, (10, 11, 12, 13), (130, 150, 170)),
+}
 
 MAX_GCSE_CLASS = 28
 MAX_A_LEVEL_CLASS = 20
@@ -134,11 +149,12 @@ def _shapes(size: str, rng: random.Random) -> list[SchoolShape]:
         return [SchoolShape("NFA", "Northfield Academy", "northfield.example", 2, 25, 25, 30)]
     if size == "secondary":
         return [SchoolShape("NFA", "Northfield Academy", "northfield.example", 9, 27, 140, 150)]
-    if size == "trust":
+    if size in TRUST_SIZES:
+        schools, form_choices, sixth_choices = TRUST_SIZES[size]
         shapes = []
-        for code, name in TRUST_SCHOOLS:
-            forms = rng.choice((7, 8, 9, 10))
-            sixth = rng.choice((70, 90, 110, 130))
+        for code, name in TRUST_SCHOOLS[:schools]:
+            forms = rng.choice(form_choices)
+            sixth = rng.choice(sixth_choices)
             learners = forms * 27 * len(MAIN_SCHOOL_YEARS) + sixth * len(SIXTH_FORM_YEARS)
             domain = name.split()[0].lower() + ".example"
             shapes.append(SchoolShape(code, name, domain, forms, 27, sixth, learners // 10, in_trust=True))
@@ -529,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--size",
         choices=SIZES,
         default="small",
-        help="small (~330 people), secondary (~1,650), trust (20 schools, ~30,000)",
+        help="small (~330 people), secondary (~1,650), trust (20 schools, ~30,000), trust50 (50, ~100,000)",
     )
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same files (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the three CSV files into")

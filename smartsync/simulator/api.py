@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from smartsync.simulator.clock import Clock
+from smartsync.simulator.delta import DeltaQueries
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
 from smartsync.simulator.live import LiveService
 from smartsync.simulator.odata import GraphError, PageTokens
@@ -39,6 +40,7 @@ from smartsync.simulator.resources.teams import TeamsApi
 from smartsync.simulator.resources.units import UnitsApi
 from smartsync.simulator.resources.user_writes import user_routes
 from smartsync.simulator.resources.users import UsersApi
+from smartsync.simulator.schema import entity_type
 from smartsync.simulator.tenant import TenantState
 
 __all__ = ["PERMISSIONS", "GraphApi"]
@@ -66,6 +68,9 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
         self._tokens = PageTokens(secrets.token_bytes(32))
         self.cloud = "global"  # the Teams membership `remove` action exists in the global cloud only
         self._teams_members = TeamsMembers(self)
+        self.delta = DeltaQueries(
+            state, clock.now, self.base_url, self._require, lambda t, name: entity_type(t).find_property(name)
+        )
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------------------------------ entry
@@ -124,6 +129,7 @@ class GraphApi(UsersApi, GroupsApi, EducationApi, UnitsApi, DeletedItemsApi, Tea
     def _build_routes(self) -> list[_Route]:
         seg = r"([^/]+)"
         table: list[tuple[str, str, Callable[..., SimResponse]]] = [
+            *self.delta.routes(),  # before /users/{id}: delta.py
             ("GET", r"/users", self._list_users),
             ("GET", rf"/users/{seg}", self._get_user),
             ("GET", r"/groups", self._list_groups),

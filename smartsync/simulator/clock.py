@@ -50,21 +50,52 @@ class VirtualTime:
     """A time source that moves only when someone sleeps on it: no compute time, only waits.
 
     With `Clock(real_time=virtual.now)` and the client sleeping through `virtual.sleep`, the simulated
-    seconds a run takes are exactly the waits Graph imposed (Retry-After, team polling), whatever the
-    speed of the machine running it. A client that waits until a deadline (`deadline - now()`) makes
-    the waits of concurrent threads overlap as they would in real time.
+    seconds a run takes are exactly the waits Graph imposed (Retry-After, team polling, service time),
+    whatever the speed of the machine running it. A client that waits until a deadline
+    (`deadline - now()`) makes the waits of concurrent threads overlap as they would in real time.
+
+    Each thread has its own clock, so requests on parallel connections overlap. The thread that made
+    the `VirtualTime` drives: while it runs, no other thread does (the client waits for its senders
+    before going on), so it continues from the furthest point any thread reached. Another thread
+    starts from where the driver was when it last looked at the time; `start_task(at)` sets it back
+    to `at` when it takes up a task that was handed out then (a thread pool may run in turn tasks
+    that were meant to run side by side, because the in-process simulator answers at once).
     """
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = start
         self._lock = threading.Lock()
+        self._driver = threading.get_ident()
+        self._latest = start  # the furthest any thread has got
+        self._driver_now = start  # where the driver last was: where other threads' work starts
+        self._local = threading.local()  # another thread's (driver time it started from, its time)
+
+    def _now(self) -> float:
+        if threading.get_ident() == self._driver:
+            self._driver_now = self._latest
+            return self._latest
+        lane: tuple[float, float] | None = getattr(self._local, "lane", None)
+        if lane is None or lane[0] != self._driver_now:
+            lane = (self._driver_now, self._driver_now)
+            self._local.lane = lane
+        return lane[1]
 
     def now(self) -> float:
         with self._lock:
-            return self._now
+            return self._now()
 
     def sleep(self, seconds: float) -> None:
         if not seconds > 0:  # also NaN: nothing to wait
             return
         with self._lock:
-            self._now += seconds
+            until = self._now() + seconds
+            if threading.get_ident() == self._driver:
+                self._driver_now = until
+            else:
+                self._local.lane = (self._driver_now, until)
+            self._latest = max(self._latest, until)
+
+    def start_task(self, at: float) -> None:
+        """This (non-driver) thread takes up a task handed out at `at`: its time is `at` again."""
+        with self._lock:
+            if threading.get_ident() != self._driver:
+                self._local.lane = (self._driver_now, at)

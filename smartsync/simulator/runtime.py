@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from smartsync.simulator.clock import Clock
 from smartsync.simulator.faults import ALL_KINDS, ITEM_KINDS, ConnectionDropped, FaultInjector, FaultSpec
 from smartsync.simulator.graph_errors import graph_error
 from smartsync.simulator.http import Principal, SimRequest, SimResponse
+from smartsync.simulator.latency import Latency, ServiceTime
 from smartsync.simulator.live import LiveService, LiveSettings, parse_live_body
 from smartsync.simulator.log import JsonLinesSink, LoggedRequest, loggable_body, write_jsonl
 from smartsync.simulator.quirks import Quirks
@@ -81,6 +83,8 @@ class Simulator:
         clock: Clock | None = None,
         quirks: Iterable[str] = (),
         live: bool | LiveSettings = True,
+        latency: Latency | None = None,
+        delay: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # A given clock (e.g. one driven by `VirtualTime`) replaces the scaled real-time one.
@@ -102,6 +106,10 @@ class Simulator:
         self.quirks = Quirks(quirks, self.state)  # refusals some live tenants make (quirks.py)
         self.throttle = Throttle(enabled=throttling)
         self.faults = FaultInjector(faults)
+        # Service time is spent outside the lock, on the caller's thread (see latency.py); `delay`
+        # waits simulated seconds (real ones scaled by the clock unless a virtual time is given).
+        self.service_time = ServiceTime(latency)
+        self._delay = delay or (lambda seconds: time.sleep(self.clock.to_real(seconds)))
         self.request_log: list[LoggedRequest] = []
         self._sink: JsonLinesSink | None = None
         self._lock = threading.RLock()
@@ -127,7 +135,13 @@ class Simulator:
         with self._lock:
             if is_login_path(req.path):
                 return self._handle_login(req)
-            return self._handle_graph(req)
+            operations = self._counts["requests"]
+            response = self._handle_graph(req)
+            # A $batch's items are served concurrently: it takes about as long as its slowest item.
+            service = self.service_time.batch(self._counts["requests"] - operations)
+        if service > 0:
+            self._delay(service)
+        return response
 
     def transport(self) -> httpx.BaseTransport:
         """An `httpx.BaseTransport` that serves requests in process (any host: use `base_url`)."""
@@ -349,6 +363,10 @@ class Simulator:
         refused = self.quirks.refusal(req, now)
         response = refused or self.api.handle(req, principal)
         response.headers.setdefault("x-ms-resource-unit", str(cost.ru))
+        # As Graph does, past 80 % of a quota: how much of it is used (0.8 to 1.8).
+        used = self.throttle.usage(principal.app_id, now)
+        if used > 0.8:
+            response.headers.setdefault("x-ms-throttle-limit-percentage", f"{min(used, 1.8):.2f}")
         self._log(
             req,
             response.status,

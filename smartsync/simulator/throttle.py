@@ -10,8 +10,8 @@ is admitted (unless other requests spend the budget first, as on Graph).
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 RU_WINDOW_SECONDS = 10.0
@@ -24,6 +24,8 @@ TEAM_MEMBERS_BUCKET = "team_members/"  # + the team's id
 _READ_POSTS = {"getByIds": 3}  # POST actions that read: charged RU but not writes
 # A hair of simulated time added to every wait so that float rounding never lands the retry just short.
 _WAIT_MARGIN = 1e-6
+# How far a connection's virtual clock may lag another's (the longest wait, for the write quota).
+_LAG_SECONDS = 300.0
 
 
 def ru_limit_for(user_count: int) -> int:
@@ -81,40 +83,62 @@ def request_cost(method: str, path: str, query: dict[str, str]) -> Cost:
 
 
 class SlidingWindow:
-    """Spending over the last `window` seconds against `limit`."""
+    """Spending over the last `window` seconds against `limit`.
+
+    Requests on parallel connections of a virtual clock (`VirtualTime`) reach the throttle slightly
+    out of time order, so spending is kept sorted by time and what counts at `now` is what was spent
+    in (`now - window`, `now`], never a running total that a request from further ahead would have
+    emptied for one that lags behind.
+    """
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._spent: deque[tuple[float, int]] = deque()
-        self._total = 0
+        self._times: list[float] = []
+        self._cumulative: list[int] = [0]  # _cumulative[i] = spending of _times[:i]
 
-    def _forget_before(self, now: float) -> None:
-        horizon = now - self.window
-        while self._spent and self._spent[0][0] <= horizon:
-            self._total -= self._spent.popleft()[1]
+    def _first_after(self, moment: float) -> int:
+        return bisect.bisect_right(self._times, moment)
+
+    def _spent_from(self, index: int) -> int:
+        return self._cumulative[-1] - self._cumulative[index]
 
     def wait_for(self, amount: int, now: float) -> float:
         """Seconds until `amount` fits (0.0 when it fits now)."""
-        self._forget_before(now)
-        if amount == 0 or self._total + amount <= self.limit:
+        start = self._first_after(now - self.window)
+        spent = self._cumulative[self._first_after(now + _WAIT_MARGIN)] - self._cumulative[start]
+        if amount == 0 or spent + amount <= self.limit:
             return 0.0
-        excess = self._total + amount - self.limit
-        freed = 0
-        for at, spent in self._spent:
-            freed += spent
-            if freed >= excess:
-                return at + self.window - now + _WAIT_MARGIN
+        # The earliest entry whose ageing out leaves room: everything up to it must leave the window.
+        for index in range(start, len(self._times)):
+            if self._spent_from(index + 1) + amount <= self.limit:
+                return max(self._times[index] + self.window - now, 0.0) + _WAIT_MARGIN
         return self.window  # more than the whole limit: cannot happen for the costs above
 
     def take(self, amount: int, now: float) -> None:
-        if amount:
-            self._spent.append((now, amount))
-            self._total += amount
+        if not amount:
+            return
+        if self._times and now < self._times[-1]:
+            index = self._first_after(now)
+            self._times.insert(index, now)
+            # Lagging connections are only slightly behind: this touches the last few entries.
+            self._cumulative[index + 1 :] = [c + amount for c in self._cumulative[index:]]
+        else:
+            self._times.append(now)
+            self._cumulative.append(self._cumulative[-1] + amount)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget spending far older than the newest (lagging connections are never that far behind)."""
+        keep = self._first_after(self._times[-1] - 4 * self.window - _LAG_SECONDS)
+        if keep > 1024:
+            base = self._cumulative[keep]
+            self._times = self._times[keep:]
+            self._cumulative = [c - base for c in self._cumulative[keep:]]
 
     def spent(self, now: float) -> int:
-        self._forget_before(now)
-        return self._total
+        now_index = self._first_after(now + _WAIT_MARGIN)  # float noise: `now` itself counts
+        return self._cumulative[now_index] - self._cumulative[self._first_after(now - self.window)]
 
 
 @dataclass
@@ -169,3 +193,11 @@ class Throttle:
             for window, amount in windows:
                 window.take(amount, now)
             return 0.0
+
+    def usage(self, app_id: str, now: float) -> float:
+        """The larger share of the app's RU or write quota spent in the current window (0.0 unknown app)."""
+        with self._lock:
+            budget = self._apps.get(app_id)
+            if not self.enabled or budget is None:
+                return 0.0
+            return max(budget.ru.spent(now) / budget.ru.limit, budget.writes.spent(now) / budget.writes.limit)
