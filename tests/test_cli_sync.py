@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from served import served_tenant_section
 
 from smartsync.cli import cli
-from smartsync.demo import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.demo import DEMO_SECRET, demo_seed
 from smartsync.lock import RunLock
 from smartsync.roster.model import Roster
 from smartsync.roster.sample import generate, write_export
@@ -35,14 +36,7 @@ def write_config(tmp_path: Path, server: RunningServer, roster: Roster = ROSTER,
     export = tmp_path / "export"
     write_export(roster, export)
     config = {
-        "tenant": {
-            "tenant_id": DEMO_TENANT,
-            "client_id": DEMO_CLIENT,
-            "client_secret": "${SMARTSYNC_CLIENT_SECRET}",
-            "authority_host": server.base_url,
-            "graph_endpoint": server.base_url,
-            "ca_bundle": str(server.ca_cert),
-        },
+        "tenant": served_tenant_section(server.base_url, server.ca_cert),
         "source": {"type": "realsmart-export", "path": "export"},
         "school": {"code": "NFA", "name": "Northfield Academy"},
         "year": {"academic_year": "2025-26"},

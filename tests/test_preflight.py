@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from served import served_tenant_section
 from test_reliability_support import actual_picture, expected_picture, mini_roster
 
 from smartsync.cli import cli
 from smartsync.config import Config, load_config
-from smartsync.demo import DEMO_CLIENT, DEMO_ROLES, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.demo import DEMO_ROLES, DEMO_SECRET, demo_seed
 from smartsync.engine.actual import read_actual
 from smartsync.engine.naming import is_preflight_name, key_from_au_description, key_from_nickname
 from smartsync.preflight.results import CHECK_NAMES, load_results, results_path
@@ -58,14 +59,7 @@ def write_config(tmp_path: Path, server: RunningServer, **sync: Any) -> Path:
     write_export(ROSTER, tmp_path / "export")
     teams = {"creation_retry_seconds": 0.02, "poll_seconds": 0.02, **sync.pop("teams", {})}
     config = {
-        "tenant": {
-            "tenant_id": DEMO_TENANT,
-            "client_id": DEMO_CLIENT,
-            "client_secret": "${SMARTSYNC_CLIENT_SECRET}",
-            "authority_host": server.base_url,
-            "graph_endpoint": server.base_url,
-            "ca_bundle": str(server.ca_cert),
-        },
+        "tenant": served_tenant_section(server.base_url, server.ca_cert),
         "source": {"type": "realsmart-export", "path": "export"},
         "school": {"code": "MIN", "name": "Mini School"},
         "sync": {"teams": teams, **sync},

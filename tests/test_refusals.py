@@ -18,11 +18,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from harness import AUTUMN, tenant
+from served import served_tenant_section
 from test_reliability_support import mini_roster
 
 from smartsync.cli import cli
 from smartsync.config import SafetyConfig
-from smartsync.demo import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, demo_seed
+from smartsync.demo import DEMO_SECRET, demo_seed
 from smartsync.engine.plan import Change, Plan
 from smartsync.engine.safety import check
 from smartsync.engine.state import UserRef
@@ -55,14 +56,7 @@ def server() -> Iterator[RunningServer]:
 def write_config(tmp_path: Path, server: RunningServer, **extra: Any) -> Path:
     write_export(ROSTER, tmp_path / "export")
     config = {
-        "tenant": {
-            "tenant_id": DEMO_TENANT,
-            "client_id": DEMO_CLIENT,
-            "client_secret": "${SMARTSYNC_CLIENT_SECRET}",
-            "authority_host": server.base_url,
-            "graph_endpoint": server.base_url,
-            "ca_bundle": str(server.ca_cert),
-        },
+        "tenant": served_tenant_section(server.base_url, server.ca_cert),
         "source": {"type": "realsmart-export", "path": "export"},
         "school": {"code": "MIN", "name": "Mini School"},
         "year": {"academic_year": "2025-26", "quiet_from": None},

@@ -26,9 +26,10 @@ from typing import Any
 
 import httpx
 import yaml
+from served import served_tenant_section
 
 from smartsync.config import Config
-from smartsync.demo import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT
+from smartsync.demo import DEMO_SECRET
 from smartsync.engine.desired import UserDirectory, build_desired
 from smartsync.engine.naming import key_from_au_description, parse_group_description
 from smartsync.engine.state import EntraUser
@@ -302,14 +303,7 @@ def write_cli_config(folder: Path, served: ServedTenant, roster: Roster, **secti
     """An export of `roster` and a config for the served tenant; the secret comes from the environment."""
     write_export(roster, folder / "export")
     data: dict[str, Any] = {
-        "tenant": {
-            "tenant_id": DEMO_TENANT,
-            "client_id": DEMO_CLIENT,
-            "client_secret": "${SMARTSYNC_CLIENT_SECRET}",
-            "authority_host": served.base_url,
-            "graph_endpoint": served.base_url,
-            "ca_bundle": str(served.ca_cert),
-        },
+        "tenant": served_tenant_section(served.base_url, served.ca_cert),
         "source": {"type": "realsmart-export", "path": str(folder / "export")},
         "school": {"code": "MIN", "name": "Mini School"},
         "journal": {"path": str(folder / "journal" / "changes.jsonl")},
